@@ -254,3 +254,24 @@ def _check_consistency(data: LabeledData) -> list[str]:
         shown = "; ".join(conflicts[:5]) + (f"; and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
         raise ClassifyError(f"{len(conflicts)} text(s) labeled two ways: {shown}", ", ".join(data.files))
     return [f"same text in two documents, so grouped folds can leak it: {leak}" for leak in leaks]
+
+
+def near_duplicates(texts: list[str], others: list[str] | None = None, threshold: float = 0.8):
+    """Pairs ``(i, j, similarity)`` whose TF-IDF cosine similarity is at least ``threshold``.
+
+    Within ``texts`` when ``others`` is None (``i < j``), else between
+    ``texts[i]`` and ``others[j]``. Word unigrams and bigrams, lower-cased,
+    fitted on all texts involved: a close paraphrase shares most of both.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    matrix = vectorizer.fit_transform(texts + (others or []))
+    left, right = matrix[: len(texts)], matrix[len(texts) :] if others is not None else matrix[: len(texts)]
+    similarity = (left @ right.T).tocoo()
+    pairs = [
+        (int(i), int(j), round(float(s), 4))
+        for i, j, s in zip(similarity.row, similarity.col, similarity.data)
+        if s >= threshold and (others is not None or i < j)
+    ]
+    return sorted(pairs, key=lambda p: -p[2])

@@ -18,20 +18,24 @@ import json
 import os
 import re
 import unicodedata
-from itertools import repeat
+from itertools import chain, repeat
 
 import numpy as np
 
 FORMAT = "classify.lean"
 FORMAT_VERSION = 1
 
-_CHUNK = 4096
+_CHUNK = 1024
 """Documents scored per numpy pass: bounds memory on million-sentence inputs."""
 
 _WORD_CACHE_LIMIT = 1 << 18
 """char_wb words whose in-vocabulary grams are cached before the cache is reset."""
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # sklearn's _VectorizerMixin._white_spaces
+
+_EQUIVALENT_PATTERNS = {r"(?u)\b\w\w+\b": r"\w\w+"}
+"""Faster regexes with the same findall result: a greedy run of word characters
+already starts and ends at word boundaries, so the \b checks never change it."""
 _ANALYZERS = ("word", "char", "char_wb")
 _NORMS = (None, "l1", "l2")
 
@@ -72,12 +76,98 @@ def _unchanged(doc: str) -> str:
     return doc
 
 
+class _IntMap:
+    """Read-only hash map from int64 keys (>= 0) to int64 values, looked up in bulk.
+
+    numpy has no hash map, and ``searchsorted`` over a large key array costs a
+    cache miss per halving step; open addressing costs about one probe per query.
+    """
+
+    _EMPTY = -1
+    _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray):
+        bits = max(2 * len(keys), 1).bit_length()  # at most half full
+        self.mask = (1 << bits) - 1
+        self.shift = np.uint64(64 - bits)
+        self.keys = np.full(1 << bits, self._EMPTY, dtype=np.int64)
+        self.values = np.zeros(1 << bits, dtype=np.int64)
+        pending, slots = np.arange(len(keys)), self._slots(keys)
+        while len(pending):
+            free = self.keys[slots] == self._EMPTY
+            # Of several keys wanting the same free slot, the first one gets it.
+            _, first = np.unique(slots[free], return_index=True)
+            won = np.flatnonzero(free)[first]
+            self.keys[slots[won]] = keys[pending[won]]
+            self.values[slots[won]] = values[pending[won]]
+            lost = np.ones(len(pending), dtype=bool)
+            lost[won] = False
+            pending, slots = pending[lost], (slots[lost] + 1) & self.mask
+
+    def _slots(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.astype(np.uint64) * self._MULTIPLIER) >> self.shift).astype(np.int64)
+
+    def get(self, keys: np.ndarray) -> np.ndarray:
+        """The value of every key, -1 where absent."""
+        found = np.full(len(keys), -1, dtype=np.int64)
+        pending, slots = np.arange(len(keys)), self._slots(keys)
+        while len(pending):
+            stored = self.keys[slots]
+            hit = stored == keys[pending]
+            found[pending[hit]] = self.values[slots[hit]]
+            probe = ~hit & (stored != self._EMPTY)
+            pending, slots = pending[probe], (slots[probe] + 1) & self.mask
+        return found
+
+
+class _GramKeys:
+    """Vocabulary n-grams as integers over unit ids (tokens or characters).
+
+    The gram of unit ids (u0, ..., un-1) gets the key u0*base**(n-1) + ... + un-1,
+    so finding every vocabulary gram of a batch is a few vectorised hash
+    lookups instead of one string join and dict lookup per gram. Id
+    ``base - 1`` stands for any unit that occurs in no vocabulary term.
+    """
+
+    def __init__(self, tables: dict[int, _IntMap], base: int):
+        self.tables = tables
+        self.base = base
+
+    @classmethod
+    def build(cls, unit_ids, units_per_term, n_units: int, ngram_range) -> _GramKeys | None:
+        """Keys for every term of ``ngram_range`` units; None if they would overflow int64."""
+        base = n_units + 1
+        if base ** ngram_range[1] >= 2**63:
+            return None
+        starts = np.cumsum(units_per_term) - units_per_term
+        tables = {}
+        for n in range(ngram_range[0], ngram_range[1] + 1):
+            terms = np.flatnonzero(units_per_term == n)
+            if len(terms):
+                keys = _combine([unit_ids[starts[terms] + k] for k in range(n)], base)
+                tables[n] = _IntMap(keys, terms)
+        return cls(tables, base)
+
+    def find(self, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row, term) of every vocabulary gram among the runs of ``ids`` within one row."""
+        found_rows, found_terms = [], []
+        for n, table in self.tables.items():
+            count = len(ids) - n + 1
+            if count <= 0:
+                continue
+            terms = table.get(_combine([ids[k : k + count] for k in range(n)], self.base))
+            hit = (terms >= 0) & (rows[:count] == rows[n - 1 :])
+            found_rows.append(rows[:count][hit])
+            found_terms.append(terms[hit])
+        return _concat(found_rows), _concat(found_terms)
+
+
 class _Block:
     """One fitted TfidfVectorizer: how it analyses text, its vocabulary and idf."""
 
     def __init__(self, settings: dict, terms: list, idf: np.ndarray | None):
         self.settings = settings = _check_settings(settings)
-        if not all(isinstance(t, str) for t in terms):
+        if set(map(type, terms)) != {str}:
             raise ValueError("vocabulary terms must be strings")
         self.terms = terms
         self.vocabulary = dict(zip(terms, range(len(terms))))
@@ -91,15 +181,18 @@ class _Block:
         self.ngram_range = tuple(settings["ngram_range"])
         self.preprocess = _preprocessor(settings["lowercase"], settings["strip_accents"])
         if settings["analyzer"] == "word":
-            self.token_re = re.compile(settings["token_pattern"])
+            pattern = settings["token_pattern"]
+            self.token_re = re.compile(_EQUIVALENT_PATTERNS.get(pattern, pattern))
             stop = settings["stop_words"]
             self.stop_words = None if stop is None else frozenset(stop)
-            self.indices = self._word_indices
+            self._word_keys()
+            self.entries = self._word_entries
         elif settings["analyzer"] == "char":
-            self.indices = self._char_indices
+            self._char_keys()
+            self.entries = self._char_entries
         else:
             self.word_cache: dict[str, tuple[int, ...]] = {}
-            self.indices = self._char_wb_indices
+            self.entries = self._char_wb_entries
 
     @classmethod
     def from_vectorizer(cls, vectorizer) -> _Block:
@@ -137,66 +230,126 @@ class _Block:
         idf = getattr(tfidf, "idf_", None)
         return cls(settings, terms, None if idf is None else np.array(idf, dtype=np.float64))
 
-    def _word_indices(self, docs):
+    def _word_keys(self) -> None:
+        """Token ids and n-gram keys; a term's tokens are its parts between spaces."""
+        parts = " ".join(self.terms).split(" ")
+        self.token_ids = {token: i for i, token in enumerate(dict.fromkeys(parts))}
+        self.gram_keys = _GramKeys.build(
+            np.fromiter(map(self.token_ids.__getitem__, parts), dtype=np.int64, count=len(parts)),
+            np.fromiter(map(str.count, self.terms, repeat(" ")), np.int64, len(self.terms)) + 1,
+            len(self.token_ids),
+            self.ngram_range,
+        )
+
+    def _char_keys(self) -> None:
+        """Character ids (sorted code points of the vocabulary) and n-gram keys."""
+        codes = _code_points("".join(self.terms))
+        self.alphabet = np.unique(codes)
+        self.gram_keys = _GramKeys.build(
+            np.searchsorted(self.alphabet, codes),
+            np.fromiter(map(len, self.terms), dtype=np.int64, count=len(self.terms)),
+            len(self.alphabet),
+            self.ngram_range,
+        )
+
+    def _word_entries(self, docs):
         """sklearn's word analyzer: tokens, stop words removed, n-grams joined with a space."""
         preprocess, findall, stop = self.preprocess, self.token_re.findall, self.stop_words
+        tokens: list[str] = []
+        lengths = []
+        for doc in docs:
+            found = findall(preprocess(doc))
+            if stop is not None:
+                found = [t for t in found if t not in stop]
+            tokens += found
+            lengths.append(len(found))
+        if self.gram_keys is None:
+            return self._lookup(*self._word_grams(tokens, lengths))
+        oov = self.gram_keys.base - 1
+        ids = np.fromiter(
+            map(self.token_ids.get, tokens, repeat(oov)), dtype=np.int64, count=len(tokens)
+        )
+        # Comparing token ids is comparing the space-joined strings sklearn looks up
+        # only if no token contains a space; such a token is never a known one.
+        if any(" " in tokens[i] for i in np.flatnonzero(ids == oov).tolist()):
+            return self._lookup(*self._word_grams(tokens, lengths))
+        return self.gram_keys.find(ids, _rows(lengths))
+
+    def _word_grams(self, tokens: list[str], lengths: list[int]):
+        """The n-gram strings of each document, for when token ids cannot be used."""
         low, high = self.ngram_range
         join = " ".join
         grams: list[str] = []
-        lengths = []
-        for doc in docs:
-            tokens = findall(preprocess(doc))
-            if stop is not None:
-                tokens = [t for t in tokens if t not in stop]
+        counts = []
+        end = 0
+        for length in lengths:
+            doc_tokens = tokens[end : end + length]
+            end += length
             before = len(grams)
-            for n in range(low, min(high, len(tokens)) + 1):
-                if n == 1:
-                    grams += tokens
-                elif n == 2:
-                    grams += map(join, zip(tokens, tokens[1:]))
-                else:
-                    grams += map(join, zip(*[tokens[i:] for i in range(n)]))
-            lengths.append(len(grams) - before)
-        return self._lookup(grams), lengths
+            for n in range(low, min(high, length) + 1):
+                grams += doc_tokens if n == 1 else map(join, zip(*[doc_tokens[i:] for i in range(n)]))
+            counts.append(len(grams) - before)
+        return grams, counts
 
-    def _char_indices(self, docs):
-        """sklearn's char analyzer: runs of whitespace become one space, then raw slices."""
+    def _char_entries(self, docs):
+        """sklearn's char analyzer: runs of whitespace become one space, then every substring."""
         preprocess, squash = self.preprocess, _WHITE_SPACES.sub
+        texts = [squash(" ", preprocess(doc)) for doc in docs]
+        if self.gram_keys is None:
+            return self._lookup(*self._char_grams(texts))
+        codes = _code_points("".join(texts))
+        at = np.minimum(np.searchsorted(self.alphabet, codes), len(self.alphabet) - 1)
+        ids = np.where(self.alphabet[at] == codes, at, self.gram_keys.base - 1)
+        return self.gram_keys.find(ids, _rows([len(t) for t in texts]))
+
+    def _char_grams(self, texts: list[str]):
+        """The character n-gram strings of each text, for when character ids cannot be used."""
         low, high = self.ngram_range
         grams: list[str] = []
-        lengths = []
-        for doc in docs:
-            text = squash(" ", preprocess(doc))
+        counts = []
+        for text in texts:
             size = len(text)
             before = len(grams)
             for n in range(low, min(high, size) + 1):
-                if n == 1:
-                    grams += text
-                else:
-                    grams += [text[i : i + n] for i in range(size - n + 1)]
-            lengths.append(len(grams) - before)
-        return self._lookup(grams), lengths
+                grams += [text[i : i + n] for i in range(size - n + 1)]
+            counts.append(len(grams) - before)
+        return grams, counts
 
-    def _char_wb_indices(self, docs):
-        """sklearn's char_wb analyzer; a word's grams never depend on its neighbours, so cache them."""
-        preprocess, squash = self.preprocess, _WHITE_SPACES.sub
-        cache, word_indices = self.word_cache, self._word_gram_indices
-        indices: list[int] = []
-        lengths = []
+    def _char_wb_entries(self, docs):
+        """sklearn's char_wb analyzer; a word's grams never depend on its neighbours, so
+        each distinct word is analysed once and its grams are copied out in numpy.
+
+        sklearn squashes whitespace runs before ``split()``; the regex class and
+        ``str.isspace`` cover the same characters, so splitting alone is the same.
+        """
+        preprocess, cache = self.preprocess, self.word_cache
+        distinct: dict[str, int] = {}
+        occurrences: list[int] = []
+        counts = []
         for doc in docs:
-            before = len(indices)
-            for word in squash(" ", preprocess(doc)).split():
-                found = cache.get(word)
-                if found is None:
-                    if len(cache) >= _WORD_CACHE_LIMIT:
-                        cache.clear()
-                    found = cache[word] = word_indices(word)
-                indices += found
-            lengths.append(len(indices) - before)
-        return np.array(indices, dtype=np.int64), lengths
+            words = preprocess(doc).split()
+            occurrences += [distinct.setdefault(w, len(distinct)) for w in words]
+            counts.append(len(words))
+        grams = []
+        for word in distinct:
+            terms = cache.get(word)
+            if terms is None:
+                if len(cache) >= _WORD_CACHE_LIMIT:
+                    cache.clear()
+                terms = cache[word] = self._word_terms(word)
+            grams.append(terms)
+        sizes = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+        flat = np.fromiter(chain.from_iterable(grams), dtype=np.int64, count=sizes.sum())
+        words = np.array(occurrences, dtype=np.int64)
+        per_word = sizes[words]
+        # Entry k of a word occurrence reads flat[start of that word + k].
+        firsts = np.repeat(np.cumsum(per_word) - per_word, per_word)
+        starts = np.repeat((np.cumsum(sizes) - sizes)[words], per_word)
+        cols = flat[starts + np.arange(len(starts)) - firsts]
+        return np.repeat(_rows(counts), per_word), cols
 
-    def _word_gram_indices(self, word: str) -> tuple[int, ...]:
-        """In-vocabulary grams of one space-padded word; a word shorter than n counts once."""
+    def _word_terms(self, word: str) -> tuple[int, ...]:
+        """Vocabulary grams of one space-padded word; a word shorter than n counts once."""
         get = self.vocabulary.get
         padded = f" {word} "
         size = len(padded)
@@ -208,11 +361,13 @@ class _Block:
             found += map(get, [padded[i : i + n] for i in range(size - n + 1)])
         return tuple(i for i in found if i is not None)
 
-    def _lookup(self, grams: list[str]) -> np.ndarray:
-        """Vocabulary index of every gram, -1 when out of vocabulary."""
-        return np.fromiter(
+    def _lookup(self, grams: list[str], counts: list[int]):
+        """(row, term) of every gram string that is in the vocabulary."""
+        terms = np.fromiter(
             map(self.vocabulary.get, grams, repeat(-1)), dtype=np.int64, count=len(grams)
         )
+        known = terms >= 0
+        return _rows(counts)[known], terms[known]
 
     def transform(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """TF-IDF entries (row, column, value) sorted by row then column, as sklearn's CSR.
@@ -220,14 +375,15 @@ class _Block:
         Like sklearn, only in-vocabulary grams are counted, so the row norm is
         taken over in-vocabulary features only.
         """
-        indices, lengths = self.indices(docs)
+        rows, cols = self.entries(docs)
         n_terms = len(self.terms)
-        rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
-        known = indices >= 0
-        keys, counts = np.unique(rows[known] * n_terms + indices[known], return_counts=True)
-        rows, cols = np.divmod(keys, n_terms)
+        # "stable" only because numpy's radix/tim sort beats quicksort on these keys.
+        keys = np.sort(rows * n_terms + cols, kind="stable")
+        first = np.flatnonzero(np.diff(keys, prepend=-1))
+        counts = np.diff(first, append=len(keys))
+        rows, cols = np.divmod(keys[first], n_terms)
         if self.settings["binary"]:
-            values = np.ones(len(keys))
+            values = np.ones(len(first))
         else:
             values = counts.astype(np.float64)
         if self.settings["sublinear_tf"]:
@@ -451,22 +607,41 @@ class LeanModel:
         return scores
 
     def _chunk_scores(self, docs: list[str]) -> np.ndarray:
-        """X @ coef.T + intercept with X never materialised.
-
-        Entries are laid out block after block and bincount adds them in
-        order, so every row sums in sklearn's CSR order.
-        """
-        parts = [block.transform(docs) for block in self.blocks]
-        rows = np.concatenate([p[0] for p in parts])
-        cols = np.concatenate([p[1] + offset for p, offset in zip(parts, self._offsets)])
-        values = np.concatenate([p[2] for p in parts])
-        n_outputs = self._weights.shape[1]
-        contributions = values[:, None] * self._weights[cols]
-        slots = rows[:, None] * n_outputs + np.arange(n_outputs)
-        scores = _row_sums(slots.ravel(), contributions.ravel(), len(docs) * n_outputs)
-        scores = scores.reshape(len(docs), n_outputs)
+        """X @ coef.T + intercept without materialising X: per block, gather the
+        coefficient rows of the present features, weight them and sum per row."""
+        scores = np.zeros((len(docs), self._weights.shape[1]))
+        for block, offset in zip(self.blocks, self._offsets):
+            rows, cols, values = block.transform(docs)
+            if not len(rows):
+                continue
+            first = np.flatnonzero(np.diff(rows, prepend=-1))
+            weighted = self._weights.take(cols + offset, axis=0)
+            weighted *= values[:, None]
+            scores[rows[first]] += np.add.reduceat(weighted, first, axis=0)
         scores += self.intercept
         return scores
+
+
+def _combine(columns: list[np.ndarray], base: int) -> np.ndarray:
+    """Integer key of each n-gram whose unit ids are given column by column."""
+    key = columns[0].astype(np.int64)
+    for column in columns[1:]:
+        key *= base
+        key += column
+    return key
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.int64)
+
+
+def _rows(counts) -> np.ndarray:
+    """Row index of every entry, given how many entries each row has."""
+    return np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
 
 
 def _row_sums(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:

@@ -56,7 +56,23 @@ def build_pipeline(params: dict[str, Any] | None = None, seed: int = SEED):
             ("clf", LogisticRegression(max_iter=5000, random_state=seed)),
         ]
     )
-    return pipeline.set_params(**{**DEFAULT_PARAMS, **(params or {})})
+    return pipeline.set_params(**merge_params(params))
+
+
+def merge_params(params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """:data:`DEFAULT_PARAMS` updated by ``params``; what ``params`` says of a vectorizer wins.
+
+    Setting ``tfidf__char`` to ``"drop"`` discards the default's ``tfidf__char__*``
+    settings, and setting any ``tfidf__char__*`` brings a dropped vectorizer back.
+    """
+    params = dict(params or {})
+    merged = {**DEFAULT_PARAMS, **params}
+    for step in ("tfidf__word", "tfidf__char"):
+        if params.get(step) == "drop":
+            merged = {k: v for k, v in merged.items() if not k.startswith(step + "__")}
+        elif any(k.startswith(step + "__") for k in params) and merged.get(step) == "drop":
+            del merged[step]
+    return merged
 
 
 def fit(data, params: dict[str, Any] | None = None, seed: int = SEED):

@@ -9,7 +9,7 @@ from typing import Any
 
 from .data import LabeledData, load_labeled
 from .evaluate import DEFAULT_FOLDS, evaluate
-from .model import DEFAULT_MODEL, DEFAULT_PARAMS, SEED, fit, library_versions, pipeline_params, save_model
+from .model import DEFAULT_MODEL, SEED, fit, library_versions, merge_params, pipeline_params, save_model
 
 TUNING_FILE = Path(__file__).resolve().parent.parent / "models" / "tuning.json"
 """The record of the settings search (written by ``scripts/tune.py``)."""
@@ -40,7 +40,7 @@ def build_card(pipeline, data: LabeledData, report: dict, params: dict, seed: in
         "name": "stance",
         "task": "sentence stance on the US military presence in South Korea",
         "classes": [str(c) for c in pipeline.classes_],
-        "settings": {k: _plain(v) for k, v in {**DEFAULT_PARAMS, **params}.items()},
+        "settings": {k: _plain(v) for k, v in merge_params(params).items()},
         "params": pipeline_params(pipeline),
         "seed": seed,
         "data": {

@@ -151,6 +151,8 @@ CONFIGS = {
     "word-case": lambda: _tfidf(ngram_range=(1, 2), lowercase=False),
     "word-pattern": lambda: _tfidf(token_pattern=r"(?u)\b\w+\b", ngram_range=(1, 2)),
     "word-group": lambda: _tfidf(token_pattern=r"(?u)(\w+)(?:'s)?"),
+    "word-spaced-tokens": lambda: _tfidf(token_pattern=r"(?u)\b\w+(?: \w+)?\b", ngram_range=(1, 2)),
+    "word18": lambda: _tfidf(ngram_range=(1, 8)),
     "word-ascii": lambda: _tfidf(strip_accents="ascii", ngram_range=(1, 2)),
     "word-unicode": lambda: _tfidf(strip_accents="unicode", lowercase=False),
     "word-binary": lambda: _tfidf(binary=True, ngram_range=(1, 2)),
@@ -163,6 +165,7 @@ CONFIGS = {
     "char25": lambda: _tfidf(analyzer="char", ngram_range=(2, 5)),
     "char25-sublinear-l1": lambda: _tfidf(analyzer="char", ngram_range=(2, 5), sublinear_tf=True,
                                           norm="l1"),
+    "char3-12": lambda: _tfidf(analyzer="char", ngram_range=(3, 12), lowercase=False),
     "char_wb25": lambda: _tfidf(analyzer="char_wb", ngram_range=(2, 5)),
     "char_wb14-unicode": lambda: _tfidf(analyzer="char_wb", ngram_range=(1, 4),
                                         strip_accents="unicode", sublinear_tf=True),
@@ -211,6 +214,15 @@ def test_round_trip_matches_sklearn(config, n_classes, tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "model.npz"]
 
 
+def test_string_fallbacks_are_exercised():
+    """Keys too wide for int64 and tokens containing spaces take the string path."""
+    assert fitted("word18")[1].blocks[0].gram_keys is None
+    assert fitted("char3-12")[1].blocks[0].gram_keys is None
+    assert fitted("word12")[1].blocks[0].gram_keys is not None
+    spaced = fitted("word-spaced-tokens")[1].blocks[0]
+    assert any(" " in term for term in spaced.terms)
+
+
 def test_one_text_at_a_time_matches_batch():
     pipeline, model = fitted("union")
     batch = model.predict_proba(CHECK)
@@ -249,8 +261,9 @@ PIECES = st.one_of(
 MIXED = st.lists(PIECES, max_size=30).map("".join)
 
 
-@pytest.mark.parametrize("config", ["word13", "word-unicode", "char25", "char_wb14-unicode",
-                                    "union", "word-group"])
+@pytest.mark.parametrize("config", ["word13", "word-unicode", "word-spaced-tokens", "word18",
+                                    "char13", "char25", "char3-12", "char_wb14-unicode", "union",
+                                    "word-group"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=st.lists(st.one_of(st.text(), MIXED), min_size=1, max_size=4))
 def test_any_text_matches_sklearn(config, texts):
