@@ -77,8 +77,14 @@ def merge_params(params: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def fit(data, params: dict[str, Any] | None = None, seed: int = SEED):
     """Fit a pipeline on :class:`~classify.data.LabeledData`; the same input gives the same model."""
+    from threadpoolctl import threadpool_limits
+
     data.require_trainable()
-    return build_pipeline(params, seed).fit(data.texts, data.labels)
+    pipeline = build_pipeline(params, seed)  # imports (and so loads) every BLAS library first
+    # One BLAS thread: many times faster on problems this small, and the same
+    # floating-point order on every machine.
+    with threadpool_limits(limits=1):
+        return pipeline.fit(data.texts, data.labels)
 
 
 def pipeline_params(pipeline) -> dict[str, Any]:
