@@ -26,7 +26,7 @@ FORMAT = "classify.lean"
 FORMAT_VERSION = 1
 
 _CHUNK = 1024
-"""Documents scored per numpy pass: bounds memory on million-sentence inputs."""
+"""Documents scored per numpy pass: bounds memory, and was fastest (cache-sized arrays)."""
 
 _WORD_CACHE_LIMIT = 1 << 18
 """char_wb words whose in-vocabulary grams are cached before the cache is reset."""
@@ -35,7 +35,8 @@ _WHITE_SPACES = re.compile(r"\s\s+")  # sklearn's _VectorizerMixin._white_spaces
 
 _EQUIVALENT_PATTERNS = {r"(?u)\b\w\w+\b": r"\w\w+"}
 """Faster regexes with the same findall result: a greedy run of word characters
-already starts and ends at word boundaries, so the \b checks never change it."""
+already starts and ends at word boundaries, so the boundary checks never change it."""
+
 _ANALYZERS = ("word", "char", "char_wb")
 _NORMS = (None, "l1", "l2")
 
@@ -136,8 +137,8 @@ class _GramKeys:
     @classmethod
     def build(cls, unit_ids, units_per_term, n_units: int, ngram_range) -> _GramKeys | None:
         """Keys for every term of ``ngram_range`` units; None if they would overflow int64."""
-        base = n_units + 1
-        if base ** ngram_range[1] >= 2**63:
+        base = n_units + 1  # >= 2, so n >= 63 always overflows
+        if ngram_range[1] >= 63 or base ** ngram_range[1] >= 2**63:
             return None
         starts = np.cumsum(units_per_term) - units_per_term
         tables = {}
@@ -167,12 +168,12 @@ class _Block:
 
     def __init__(self, settings: dict, terms: list, idf: np.ndarray | None):
         self.settings = settings = _check_settings(settings)
-        if set(map(type, terms)) != {str}:
-            raise ValueError("vocabulary terms must be strings")
+        if not terms or set(map(type, terms)) != {str}:
+            raise ValueError("vocabulary must be a non-empty list of strings")
         self.terms = terms
         self.vocabulary = dict(zip(terms, range(len(terms))))
-        if len(self.vocabulary) != len(terms) or not terms:
-            raise ValueError("vocabulary is empty or has duplicate terms")
+        if len(self.vocabulary) != len(terms):
+            raise ValueError("vocabulary has duplicate terms")
         if idf is not None:
             idf = np.asarray(idf)
             if idf.dtype != np.float64 or idf.shape != (len(terms),):
@@ -266,9 +267,7 @@ class _Block:
         if self.gram_keys is None:
             return self._lookup(*self._word_grams(tokens, lengths))
         oov = self.gram_keys.base - 1
-        ids = np.fromiter(
-            map(self.token_ids.get, tokens, repeat(oov)), dtype=np.int64, count=len(tokens)
-        )
+        ids = np.fromiter(map(self.token_ids.get, tokens, repeat(oov)), dtype=np.int64, count=len(tokens))
         # Comparing token ids is comparing the space-joined strings sklearn looks up
         # only if no token contains a space; such a token is never a known one.
         if any(" " in tokens[i] for i in np.flatnonzero(ids == oov).tolist()):
@@ -287,7 +286,10 @@ class _Block:
             end += length
             before = len(grams)
             for n in range(low, min(high, length) + 1):
-                grams += doc_tokens if n == 1 else map(join, zip(*[doc_tokens[i:] for i in range(n)]))
+                if n == 1:
+                    grams += doc_tokens
+                else:
+                    grams += map(join, zip(*[doc_tokens[i:] for i in range(n)]))
             counts.append(len(grams) - before)
         return grams, counts
 
@@ -316,9 +318,10 @@ class _Block:
         return grams, counts
 
     def _char_wb_entries(self, docs):
-        """sklearn's char_wb analyzer; a word's grams never depend on its neighbours, so
-        each distinct word is analysed once and its grams are copied out in numpy.
+        """sklearn's char_wb analyzer, run once per distinct word of the batch.
 
+        A word's grams never depend on its neighbours, so each distinct word is
+        analysed once (and cached) and its grams are copied out in numpy.
         sklearn squashes whitespace runs before ``split()``; the regex class and
         ``str.isspace`` cover the same characters, so splitting alone is the same.
         """
@@ -336,19 +339,20 @@ class _Block:
             if terms is None:
                 if len(cache) >= _WORD_CACHE_LIMIT:
                     cache.clear()
-                terms = cache[word] = self._word_terms(word)
+                terms = cache[word] = self._padded_word_terms(word)
             grams.append(terms)
         sizes = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
         flat = np.fromiter(chain.from_iterable(grams), dtype=np.int64, count=sizes.sum())
-        words = np.array(occurrences, dtype=np.int64)
-        per_word = sizes[words]
-        # Entry k of a word occurrence reads flat[start of that word + k].
-        firsts = np.repeat(np.cumsum(per_word) - per_word, per_word)
-        starts = np.repeat((np.cumsum(sizes) - sizes)[words], per_word)
-        cols = flat[starts + np.arange(len(starts)) - firsts]
-        return np.repeat(_rows(counts), per_word), cols
+        word_of = np.array(occurrences, dtype=np.int64)
+        per_occurrence = sizes[word_of]
+        # Entry k of an occurrence of word w is flat[offset of w + k].
+        word_offsets = np.cumsum(sizes) - sizes
+        occurrence_offsets = np.cumsum(per_occurrence) - per_occurrence
+        k = np.arange(per_occurrence.sum()) - np.repeat(occurrence_offsets, per_occurrence)
+        cols = flat[np.repeat(word_offsets[word_of], per_occurrence) + k]
+        return np.repeat(_rows(counts), per_occurrence), cols
 
-    def _word_terms(self, word: str) -> tuple[int, ...]:
+    def _padded_word_terms(self, word: str) -> tuple[int, ...]:
         """Vocabulary grams of one space-padded word; a word shorter than n counts once."""
         get = self.vocabulary.get
         padded = f" {word} "
@@ -363,9 +367,7 @@ class _Block:
 
     def _lookup(self, grams: list[str], counts: list[int]):
         """(row, term) of every gram string that is in the vocabulary."""
-        terms = np.fromiter(
-            map(self.vocabulary.get, grams, repeat(-1)), dtype=np.int64, count=len(grams)
-        )
+        terms = np.fromiter(map(self.vocabulary.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
         known = terms >= 0
         return _rows(counts)[known], terms[known]
 
@@ -417,9 +419,10 @@ def _check_settings(settings: dict) -> dict:
     for key in ("lowercase", "binary", "sublinear_tf"):
         if type(settings[key]) is not bool:
             raise ValueError(f"{key} must be true or false")
-    checked = {key: settings[key] for key in (
-        "analyzer", "ngram_range", "lowercase", "strip_accents", "binary", "sublinear_tf", "norm"
-    )}
+    checked = {
+        key: settings[key]
+        for key in ("analyzer", "ngram_range", "lowercase", "strip_accents", "binary", "sublinear_tf", "norm")
+    }
     if analyzer == "word":
         pattern, stop = settings["token_pattern"], settings["stop_words"]
         if not isinstance(pattern, str) or re.compile(pattern).groups > 1:
@@ -434,7 +437,7 @@ def _require_sklearn(obj, name: str) -> None:
     """Accept only the sklearn class itself: a subclass may analyse text differently."""
     kind = type(obj)
     if kind.__name__ != name or not kind.__module__.startswith("sklearn."):
-        raise ValueError(f"expected a scikit-learn {name}, got {kind.__module__}.{kind.__qualname__}")
+        raise ValueError(f"expected a scikit-learn {name}, got {kind.__module__}.{kind.__name__}")
 
 
 def _vectorizers(features) -> list:
@@ -464,8 +467,7 @@ class LeanModel:
         n_features = sum(len(b.terms) for b in blocks)
         if coef.dtype != np.float64 or coef.shape != (n_outputs, n_features):
             raise ValueError(
-                f"coefficients must be float64 of shape {(n_outputs, n_features)}, got "
-                f"{coef.dtype} {coef.shape}"
+                f"coefficients must be float64 of shape {(n_outputs, n_features)}, got {coef.dtype} {coef.shape}"
             )
         if intercept.dtype != np.float64 or intercept.shape != (n_outputs,):
             raise ValueError(f"intercept must be float64 of shape ({n_outputs},)")
@@ -478,7 +480,11 @@ class LeanModel:
 
     @classmethod
     def from_pipeline(cls, pipeline, source_sha256: str) -> LeanModel:
-        """Export ``Pipeline([("tfidf", TfidfVectorizer | FeatureUnion), ("clf", LogisticRegression)])``."""
+        """Export a fitted ``Pipeline([("tfidf", vectorizer), ("clf", LogisticRegression)])``.
+
+        The vectorizer is a TfidfVectorizer or a FeatureUnion of them (entries
+        may be "drop"); any setting this module does not reproduce is refused.
+        """
         _require_sklearn(pipeline, "Pipeline")
         steps = [step for _, step in pipeline.steps]
         if len(steps) != 2:
@@ -493,23 +499,19 @@ class LeanModel:
         if not isinstance(clf.coef_, np.ndarray):
             raise ValueError("LogisticRegression with sparse coef_ is not supported; densify() it")
         if not all(isinstance(c, str) for c in clf.classes_):
-            raise ValueError("only string class labels are supported")
+            raise ValueError("class labels other than strings are not supported")
         classes = [str(c) for c in clf.classes_]
         intercept = np.broadcast_to(np.asarray(clf.intercept_, np.float64), clf.coef_.shape[:1])
         return cls(classes, blocks, clf.coef_, intercept.copy(), source_sha256)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write one ``.npz`` atomically: a temporary file beside ``path``, then ``os.replace``."""
-        import tempfile
-
         header = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
             "source_sha256": self.source_sha256,
             "classes": self.classes_,
-            "blocks": [
-                {**b.settings, "vocabulary": b.terms, "idf": b.idf is not None} for b in self.blocks
-            ],
+            "blocks": [{**b.settings, "vocabulary": b.terms, "idf": b.idf is not None} for b in self.blocks],
         }
         arrays = {
             "header": _encode_json(header),
@@ -519,10 +521,11 @@ class LeanModel:
         for i, block in enumerate(self.blocks):
             if block.idf is not None:
                 arrays[f"idf_{i}"] = block.idf
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".lean-", suffix=".npz.tmp")
+        # Not tempfile.mkstemp: its files are private (0600) whatever the umask.
+        tmp = f"{os.fspath(path)}.{os.urandom(4).hex()}.tmp"
+        handle = open(tmp, "xb")
         try:
-            with os.fdopen(fd, "wb") as handle:
+            with handle:
                 np.savez(handle, **arrays)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -539,7 +542,11 @@ class LeanModel:
         when the file was exported from another model than ``expected_sha256``,
         and ValueError with a one-line message for anything unreadable.
         """
-        with open(path, "rb") as handle:
+        try:
+            handle = open(path, "rb")
+        except IsADirectoryError:
+            raise ValueError("not a valid lean model file (a folder)") from None
+        with handle:
             try:
                 arrays = _read_npz(handle)
                 header = json.loads(bytes(arrays.pop("header")).decode("utf-8", "surrogatepass"))
@@ -567,9 +574,7 @@ class LeanModel:
                 )
                 for i, settings in enumerate(header["blocks"])
             ]
-            return cls(
-                header["classes"], blocks, arrays["coef"], arrays["intercept"], source_sha256
-            )
+            return cls(header["classes"], blocks, arrays["coef"], arrays["intercept"], source_sha256)
         except Exception as error:
             raise ValueError(f"not a valid lean model file ({_describe(error)})") from None
 
@@ -607,8 +612,11 @@ class LeanModel:
         return scores
 
     def _chunk_scores(self, docs: list[str]) -> np.ndarray:
-        """X @ coef.T + intercept without materialising X: per block, gather the
-        coefficient rows of the present features, weight them and sum per row."""
+        """X @ coef.T + intercept without building X.
+
+        Per block, the coefficient rows of each row's features are gathered,
+        weighted by the tf-idf values and summed per row.
+        """
         scores = np.zeros((len(docs), self._weights.shape[1]))
         for block, offset in zip(self.blocks, self._offsets):
             rows, cols, values = block.transform(docs)

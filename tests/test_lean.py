@@ -1,6 +1,9 @@
 """The lean export must predict exactly what the scikit-learn pipeline predicts."""
 
 import functools
+import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -163,18 +166,19 @@ CONFIGS = {
     "word-pruned": lambda: _tfidf(ngram_range=(1, 2), min_df=2, max_df=0.5, max_features=150),
     "char13": lambda: _tfidf(analyzer="char", ngram_range=(1, 3)),
     "char25": lambda: _tfidf(analyzer="char", ngram_range=(2, 5)),
-    "char25-sublinear-l1": lambda: _tfidf(analyzer="char", ngram_range=(2, 5), sublinear_tf=True,
-                                          norm="l1"),
+    "char25-sublinear-l1": lambda: _tfidf(analyzer="char", ngram_range=(2, 5), sublinear_tf=True, norm="l1"),
     "char3-12": lambda: _tfidf(analyzer="char", ngram_range=(3, 12), lowercase=False),
     "char_wb25": lambda: _tfidf(analyzer="char_wb", ngram_range=(2, 5)),
-    "char_wb14-unicode": lambda: _tfidf(analyzer="char_wb", ngram_range=(1, 4),
-                                        strip_accents="unicode", sublinear_tf=True),
-    "char_wb35-case-binary": lambda: _tfidf(analyzer="char_wb", ngram_range=(3, 5),
-                                            lowercase=False, binary=True, norm=None),
+    "char_wb14-unicode": lambda: _tfidf(
+        analyzer="char_wb", ngram_range=(1, 4), strip_accents="unicode", sublinear_tf=True
+    ),
+    "char_wb35-case-binary": lambda: _tfidf(
+        analyzer="char_wb", ngram_range=(3, 5), lowercase=False, binary=True, norm=None
+    ),
     "union": lambda: _union(),
-    "union-sublinear": lambda: _union(_tfidf(ngram_range=(1, 2), sublinear_tf=True),
-                                      _tfidf(analyzer="char_wb", ngram_range=(2, 5),
-                                             sublinear_tf=True)),
+    "union-sublinear": lambda: _union(
+        _tfidf(ngram_range=(1, 2), sublinear_tf=True), _tfidf(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
+    ),
     "union-drop-char": lambda: _union(char="drop"),
     "union-drop-word": lambda: _union(word="drop"),
 }
@@ -194,9 +198,7 @@ def fitted(config: str, n_classes: int = 5):
 
 
 def assert_same(pipeline, model, texts):
-    np.testing.assert_allclose(
-        model.predict_proba(texts), pipeline.predict_proba(texts), atol=1e-9, rtol=0
-    )
+    np.testing.assert_allclose(model.predict_proba(texts), pipeline.predict_proba(texts), atol=1e-9, rtol=0)
     assert model.predict(texts) == list(pipeline.predict(texts))
 
 
@@ -261,9 +263,21 @@ PIECES = st.one_of(
 MIXED = st.lists(PIECES, max_size=30).map("".join)
 
 
-@pytest.mark.parametrize("config", ["word13", "word-unicode", "word-spaced-tokens", "word18",
-                                    "char13", "char25", "char3-12", "char_wb14-unicode", "union",
-                                    "word-group"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        "word13",
+        "word-unicode",
+        "word-spaced-tokens",
+        "word18",
+        "char13",
+        "char25",
+        "char3-12",
+        "char_wb14-unicode",
+        "union",
+        "word-group",
+    ],
+)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=st.lists(st.one_of(st.text(), MIXED), min_size=1, max_size=4))
 def test_any_text_matches_sklearn(config, texts):
@@ -276,6 +290,55 @@ def test_any_text_matches_sklearn(config, texts):
 def test_any_text_matches_sklearn_binary(text):
     pipeline, model = fitted("union-sublinear", 2)
     assert_same(pipeline, model, [text])
+
+
+@given(st.text())
+def test_faster_default_token_pattern_is_equivalent(text):
+    assert re.findall(r"\w\w+", text) == re.findall(r"(?u)\b\w\w+\b", text)
+
+
+def test_char_wb_may_skip_whitespace_squashing():
+    """sklearn's char_wb squashes \\s runs before str.split(); both see the same spaces."""
+    every_char = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c < 0xE000)
+    assert re.findall(r"\s", every_char) == [c for c in every_char if c.isspace()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.sets(st.integers(0, 2**62), max_size=300),
+    others=st.lists(st.integers(0, 2**62), max_size=50),
+)
+def test_int_map_finds_exactly_its_keys(keys, others):
+    keys = sorted(keys)
+    table = lean._IntMap(np.array(keys, dtype=np.int64), np.arange(len(keys), dtype=np.int64))
+    queries = keys + others + [k + 1 for k in keys]
+    expected = [keys.index(q) if q in keys else -1 for q in queries]
+    assert table.get(np.array(queries, dtype=np.int64)).tolist() == expected
+
+
+def test_unusual_vocabulary_round_trips(tmp_path):
+    odd = ["lone \ud800 surrogate", "nul\x00byte \ubbf8\uad70 \u2028sep", '"quoted" {json} \\n']
+    texts = TEXTS + odd
+    labels = LABELS + ["none", "denial", "retention"]
+    for vectorizer in (
+        _tfidf(ngram_range=(1, 2)),
+        _tfidf(analyzer="char", ngram_range=(1, 3)),
+        _tfidf(analyzer="char_wb", ngram_range=(2, 4), lowercase=False),
+    ):
+        pipeline = Pipeline([("tfidf", vectorizer), ("clf", LogisticRegression())])
+        pipeline.fit(texts, labels)
+        LeanModel.from_pipeline(pipeline, SHA).save(tmp_path / "model.npz")
+        model = LeanModel.load(tmp_path / "model.npz")
+        assert model.blocks[0].terms == pipeline[0].get_feature_names_out().tolist()
+        assert_same(pipeline, model, texts + CHECK)
+
+
+def test_predict_accepts_any_sequence_of_strings():
+    pipeline, model = fitted("word12")
+    texts = REALISTIC[:3]
+    expected = model.predict_proba(texts)
+    for sequence in (tuple(texts), iter(texts), np.array(texts)):
+        np.testing.assert_array_equal(model.predict_proba(sequence), expected)
 
 
 def test_sha_mismatch_raises(tmp_path):
@@ -293,16 +356,24 @@ def _write_npz(path, **arrays):
 
 
 def _header(**changes):
-    import json
-
-    return np.frombuffer(json.dumps({"format": lean.FORMAT, "version": 1, **changes}).encode(),
-                         dtype=np.uint8)
+    header = {"format": lean.FORMAT, "version": lean.FORMAT_VERSION, **changes}
+    return np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
 
 
 @pytest.mark.parametrize(
     "damage",
-    ["truncated", "garbage", "empty", "npy", "pickle", "no-header", "bad-json", "wrong-version",
-     "missing-array", "bad-settings"],
+    [
+        "truncated",
+        "garbage",
+        "empty",
+        "npy",
+        "pickle",
+        "no-header",
+        "bad-json",
+        "wrong-version",
+        "missing-array",
+        "bad-settings",
+    ],
 )
 def test_broken_files_raise_value_error(damage, tmp_path):
     _, model = fitted("union")
@@ -331,9 +402,7 @@ def test_broken_files_raise_value_error(damage, tmp_path):
     elif damage == "bad-settings":
         with np.load(good) as data:
             arrays = dict(data)
-        arrays["header"] = np.frombuffer(
-            bytes(arrays["header"]).replace(b'"char_wb"', b'"chars"'), dtype=np.uint8
-        )
+        arrays["header"] = np.frombuffer(bytes(arrays["header"]).replace(b'"char_wb"', b'"chars"'), dtype=np.uint8)
         _write_npz(bad, **arrays)
     with pytest.raises(ValueError, match="not a valid lean model file") as info:
         LeanModel.load(bad)
@@ -343,6 +412,8 @@ def test_broken_files_raise_value_error(damage, tmp_path):
 def test_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         LeanModel.load(tmp_path / "absent.npz")
+    with pytest.raises(ValueError, match="folder"):
+        LeanModel.load(tmp_path)
 
 
 def test_save_replaces_existing_file_atomically(tmp_path):
@@ -353,10 +424,18 @@ def test_save_replaces_existing_file_atomically(tmp_path):
     large.save(path)
     assert len(LeanModel.load(path).blocks) == 2
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
-def _pipeline(features, clf=None):
-    return Pipeline([("tfidf", features), ("clf", clf or LogisticRegression())]).fit(TEXTS, LABELS)
+def _sparse_coef(pipeline):
+    pipeline[-1].sparsify()
+    return pipeline
+
+
+def _pipeline(features):
+    return Pipeline([("tfidf", features), ("clf", LogisticRegression())]).fit(TEXTS, LABELS)
 
 
 @pytest.mark.parametrize(
@@ -367,18 +446,35 @@ def _pipeline(features, clf=None):
         lambda: _pipeline(_tfidf(tokenizer=str.split, token_pattern=None)),
         lambda: _pipeline(_tfidf(strip_accents=lambda s: s)),
         lambda: _pipeline(_tfidf(dtype=np.float32)),
-        lambda: _pipeline(FeatureUnion([("w", _tfidf()), ("c", _tfidf(analyzer="char"))],
-                                       transformer_weights={"w": 2.0, "c": 1.0})),
+        lambda: _pipeline(
+            FeatureUnion([("w", _tfidf()), ("c", _tfidf(analyzer="char"))], transformer_weights={"w": 2.0, "c": 1.0})
+        ),
         lambda: Pipeline([("tfidf", _tfidf()), ("clf", LogisticRegression())]),
         lambda: _tfidf().fit(TEXTS),
         lambda: Pipeline([("a", _tfidf()), ("b", _tfidf()), ("c", LogisticRegression())]),
+        lambda: _pipeline(_union()).set_params(tfidf__char="passthrough"),
+        lambda: Pipeline([("tfidf", _tfidf()), ("clf", LogisticRegression())]).fit(TEXTS, [len(t) % 3 for t in TEXTS]),
+        lambda: _sparse_coef(_pipeline(_tfidf())),
     ],
-    ids=["analyzer", "preprocessor", "tokenizer", "accents", "float32", "weights", "unfitted",
-         "not-pipeline", "three-steps"],
+    ids=[
+        "analyzer",
+        "preprocessor",
+        "tokenizer",
+        "accents",
+        "float32",
+        "weights",
+        "unfitted",
+        "not-pipeline",
+        "three-steps",
+        "passthrough",
+        "int-labels",
+        "sparse-coef",
+    ],
 )
 def test_unsupported_pipelines_are_refused(make):
-    with pytest.raises(ValueError):
-        LeanModel.from_pipeline(make(), SHA)
+    pipeline = make()
+    with pytest.raises(ValueError, match="not supported|not fitted|expected a"):
+        LeanModel.from_pipeline(pipeline, SHA)
 
 
 def test_import_pulls_in_no_heavy_libraries():
@@ -387,7 +483,11 @@ def test_import_pulls_in_no_heavy_libraries():
         "print(sorted(m for m in ('sklearn', 'scipy', 'pandas', 'datasets') if m in sys.modules))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
         env={"PYTHONPATH": str(REPO)},
     )
     assert result.stdout.strip() == "[]"
