@@ -27,9 +27,12 @@ SEED = 0
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "tfidf__word__ngram_range": (1, 2),
-    "tfidf__word__sublinear_tf": True,
     "tfidf__word__min_df": 1,
-    "tfidf__char": "drop",
+    "tfidf__word__sublinear_tf": True,
+    "tfidf__char__analyzer": "char_wb",
+    "tfidf__char__ngram_range": (2, 5),
+    "tfidf__char__min_df": 2,
+    "tfidf__char__sublinear_tf": True,
     "clf__C": 10.0,
     "clf__class_weight": "balanced",
 }
@@ -68,10 +71,10 @@ def merge_params(params: dict[str, Any] | None = None) -> dict[str, Any]:
     params = dict(params or {})
     merged = {**DEFAULT_PARAMS, **params}
     for step in ("tfidf__word", "tfidf__char"):
-        if params.get(step) == "drop":
+        if step not in params and any(k.startswith(step + "__") for k in params):
+            merged.pop(step, None)
+        if merged.get(step) == "drop":
             merged = {k: v for k, v in merged.items() if not k.startswith(step + "__")}
-        elif any(k.startswith(step + "__") for k in params) and merged.get(step) == "drop":
-            del merged[step]
     return merged
 
 

@@ -54,7 +54,7 @@ def headline_rows(report: dict[str, Any]) -> list[tuple[str, dict]]:
         m = report["cross_source"]["method"]
         rows.append((f"cross-source: train {'+'.join(m['train'])}, test {'+'.join(m['test'])}", report["cross_source"]))
     rows.append(("grouped cross-validation, all data", report["cross_validation"]))
-    rows += [(f"cross-validation, {s} rows only", m) for s, m in report.get("per_source", {}).items()]
+    rows += [(f"grouped CV over all data, scored on {s} rows", m) for s, m in report.get("per_source", {}).items()]
     return rows
 
 

@@ -40,6 +40,7 @@ def test_staleness_gate_fails_when_the_code_would_train_another_model(small_mode
     from classify import model as model_module
 
     data = json.loads(small_model.with_suffix(".json").read_text())["data"]["files"][0]
-    monkeypatch.setitem(model_module.DEFAULT_PARAMS, "tfidf__word__max_features", 2)  # a much poorer model
+    poorer = {"tfidf__char": "drop", "tfidf__word__max_features": 2}
+    monkeypatch.setattr(model_module, "DEFAULT_PARAMS", {**model_module.DEFAULT_PARAMS, **poorer})
     (failure,) = staleness_failures([data], small_model)
     assert "different predictions" in failure
