@@ -110,7 +110,9 @@ def main() -> None:
         f" {agree['cohen_kappa']:.3f}**. The {agree['disagreements']} disagreements were resolved by the",
         f"guide ({agree['resolved_to_writer']} to the writer's label, {agree['resolved_to_second']} to the"
         " second pass's, the rest to a third label), with a `note` saying why. `python scripts/agreement.py`",
-        "recomputes these numbers.",
+        "recomputes these numbers. The instructions each pass and the resolution followed are in",
+        "`pending/WRITING_BRIEF.md`, `pending/SECOND_PASS.md` and `pending/ADJUDICATE.md`; `pending/` also",
+        "holds two written sets still waiting for their second pass (not used anywhere yet).",
         "",
         "## What a model learns from it",
         "",
