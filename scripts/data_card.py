@@ -34,7 +34,10 @@ def header(first: str) -> list[str]:
 
 def figure(m: dict) -> str:
     b = m["baseline"]
-    return f"macro-F1 **{m['macro_f1']:.3f}** (accuracy {m['accuracy']:.3f}; majority baseline macro-F1 {b['macro_f1']:.3f})"
+    return (
+        f"macro-F1 **{m['macro_f1']:.3f}** (accuracy {m['accuracy']:.3f};"
+        f" majority baseline macro-F1 {b['macro_f1']:.3f})"
+    )
 
 
 def main() -> None:
