@@ -115,7 +115,7 @@ def main() -> None:
         " second pass's, the rest to a third label), with a `note` saying why. `python scripts/agreement.py`",
         "recomputes these numbers. The instructions each pass and the resolution followed are in",
         "`pending/WRITING_BRIEF.md`, `pending/SECOND_PASS.md` and `pending/ADJUDICATE.md`; `pending/` also",
-        "holds two written sets still waiting for their second pass (not used anywhere yet).",
+        "holds two more written and double-labeled sets whose disagreements are not yet resolved (not used anywhere yet).",
         "",
         "## What a model learns from it",
         "",
