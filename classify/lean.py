@@ -18,7 +18,8 @@ import json
 import os
 import re
 import unicodedata
-from itertools import chain, repeat
+from array import array
+from itertools import chain, count, repeat
 
 import numpy as np
 
@@ -28,8 +29,11 @@ FORMAT_VERSION = 1
 _CHUNK = 1024
 """Documents scored per numpy pass: bounds memory, and was fastest (cache-sized arrays)."""
 
-_WORD_CACHE_LIMIT = 1 << 18
-"""char_wb words whose in-vocabulary grams are cached before the cache is reset."""
+_WORD_CACHE_LIMIT = 1 << 16
+"""Words whose analysis is cached per block before the cache is reset (about 20 MB)."""
+
+_SCRATCH_CELLS = 1 << 20
+"""Size of the (row, term) table that counts duplicate entries: 4 MB, so it stays in cache."""
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # sklearn's _VectorizerMixin._white_spaces
 
@@ -150,17 +154,18 @@ class _GramKeys:
         return cls(tables, base)
 
     def find(self, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(row, term) of every vocabulary gram among the runs of ``ids`` within one row."""
-        found_rows, found_terms = [], []
-        for n, table in self.tables.items():
+        """(row, term) of every vocabulary gram among the runs of ``ids`` within one row, in row order."""
+        found = np.full((len(ids), len(self.tables)), -1, dtype=np.int64)
+        for column, (n, table) in enumerate(self.tables.items()):
             count = len(ids) - n + 1
             if count <= 0:
                 continue
             terms = table.get(_combine([ids[k : k + count] for k in range(n)], self.base))
-            hit = (terms >= 0) & (rows[:count] == rows[n - 1 :])
-            found_rows.append(rows[:count][hit])
-            found_terms.append(terms[hit])
-        return _concat(found_rows), _concat(found_terms)
+            terms[rows[:count] != rows[n - 1 :]] = -1
+            found[:count, column] = terms
+        found = found.ravel()  # grams starting at the same unit are adjacent: rows stay in order
+        hit = found >= 0
+        return np.repeat(rows, len(self.tables))[hit], found[hit]
 
 
 class _Block:
@@ -181,19 +186,24 @@ class _Block:
         self.idf = idf
         self.ngram_range = tuple(settings["ngram_range"])
         self.preprocess = _preprocessor(settings["lowercase"], settings["strip_accents"])
+        self.word_cache: dict[str, bytes] = {}
+        self._scratch: np.ndarray | None = None
         if settings["analyzer"] == "word":
             pattern = settings["token_pattern"]
             self.token_re = re.compile(_EQUIVALENT_PATTERNS.get(pattern, pattern))
             stop = settings["stop_words"]
             self.stop_words = None if stop is None else frozenset(stop)
             self._word_keys()
+            # The default pattern needs no context and never matches whitespace, so
+            # a text's tokens are those of its words in turn, and words can be cached.
+            self.by_word = pattern in _EQUIVALENT_PATTERNS and self.gram_keys is not None
             self.entries = self._word_entries
         elif settings["analyzer"] == "char":
             self._char_keys()
+            self.by_word = False
             self.entries = self._char_entries
         else:
-            self.word_cache: dict[str, tuple[int, ...]] = {}
-            self.entries = self._char_wb_entries
+            self.by_word = True
 
     @classmethod
     def from_vectorizer(cls, vectorizer) -> _Block:
@@ -317,40 +327,40 @@ class _Block:
             counts.append(len(grams) - before)
         return grams, counts
 
-    def _char_wb_entries(self, docs):
-        """sklearn's char_wb analyzer, run once per distinct word of the batch.
+    def _entries_by_word(self, words: _Words):
+        """Entries of a batch from each distinct word's cached analysis, copied out in numpy.
 
-        A word's grams never depend on its neighbours, so each distinct word is
-        analysed once (and cached) and its grams are copied out in numpy.
-        sklearn squashes whitespace runs before ``split()``; the regex class and
-        ``str.isspace`` cover the same characters, so splitting alone is the same.
+        char_wb grams never cross a word boundary, nor do tokens of the default
+        pattern, so each distinct word is analysed once; its units (term ids for
+        char_wb, token ids for word) are then repeated for every occurrence.
         """
-        preprocess, cache = self.preprocess, self.word_cache
-        distinct: dict[str, int] = {}
-        occurrences: list[int] = []
-        counts = []
-        for doc in docs:
-            words = preprocess(doc).split()
-            occurrences += [distinct.setdefault(w, len(distinct)) for w in words]
-            counts.append(len(words))
-        grams = []
-        for word in distinct:
-            terms = cache.get(word)
-            if terms is None:
+        cache = self.word_cache
+        analysed = []
+        for word in words.distinct:
+            units = cache.get(word)
+            if units is None:
                 if len(cache) >= _WORD_CACHE_LIMIT:
                     cache.clear()
-                terms = cache[word] = self._padded_word_terms(word)
-            grams.append(terms)
-        sizes = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
-        flat = np.fromiter(chain.from_iterable(grams), dtype=np.int64, count=sizes.sum())
-        word_of = np.array(occurrences, dtype=np.int64)
-        per_occurrence = sizes[word_of]
-        # Entry k of an occurrence of word w is flat[offset of w + k].
-        word_offsets = np.cumsum(sizes) - sizes
-        occurrence_offsets = np.cumsum(per_occurrence) - per_occurrence
-        k = np.arange(per_occurrence.sum()) - np.repeat(occurrence_offsets, per_occurrence)
-        cols = flat[np.repeat(word_offsets[word_of], per_occurrence) + k]
-        return np.repeat(_rows(counts), per_occurrence), cols
+                units = cache[word] = self._analyse_word(word)
+            analysed.append(units)
+        flat = np.frombuffer(b"".join(analysed), dtype=np.intc)
+        sizes = np.fromiter(map(len, analysed), dtype=np.int64, count=len(analysed)) // flat.itemsize
+        per_occurrence = sizes[words.occurrences]
+        # Unit k of an occurrence of word w is flat[offset of w + k].
+        shift = (np.cumsum(sizes) - sizes)[words.occurrences] - (np.cumsum(per_occurrence) - per_occurrence)
+        units = flat[np.arange(per_occurrence.sum()) + np.repeat(shift, per_occurrence)].astype(np.int64)
+        rows = np.repeat(_rows(words.counts), per_occurrence)
+        if self.settings["analyzer"] == "char_wb":
+            return rows, units
+        return self.gram_keys.find(units, rows)
+
+    def _analyse_word(self, word: str) -> bytes:
+        if self.settings["analyzer"] == "char_wb":
+            return array("i", self._padded_word_terms(word)).tobytes()
+        tokens = self.token_re.findall(word)
+        if self.stop_words is not None:
+            tokens = [t for t in tokens if t not in self.stop_words]
+        return array("i", map(self.token_ids.get, tokens, repeat(self.gram_keys.base - 1))).tobytes()
 
     def _padded_word_terms(self, word: str) -> tuple[int, ...]:
         """Vocabulary grams of one space-padded word; a word shorter than n counts once."""
@@ -371,21 +381,24 @@ class _Block:
         known = terms >= 0
         return _rows(counts)[known], terms[known]
 
-    def transform(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """TF-IDF entries (row, column, value) sorted by row then column, as sklearn's CSR.
+    def transform(self, docs: list[str], splits: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """TF-IDF entries (row, column, value), one per distinct feature of a row, rows in order.
 
-        Like sklearn, only in-vocabulary grams are counted, so the row norm is
-        taken over in-vocabulary features only.
+        ``splits`` holds the word splits of ``docs`` that blocks with the same
+        preprocessing share. Like sklearn, only in-vocabulary grams are counted,
+        so the row norm is taken over in-vocabulary features only.
         """
-        rows, cols = self.entries(docs)
-        n_terms = len(self.terms)
-        # "stable" only because numpy's radix/tim sort beats quicksort on these keys.
-        keys = np.sort(rows * n_terms + cols, kind="stable")
-        first = np.flatnonzero(np.diff(keys, prepend=-1))
-        counts = np.diff(first, append=len(keys))
-        rows, cols = np.divmod(keys[first], n_terms)
+        if self.by_word:
+            key = (self.settings["lowercase"], self.settings["strip_accents"])
+            splits = {} if splits is None else splits
+            if key not in splits:
+                splits[key] = _Words.split(docs, self.preprocess)
+            rows, cols = self._entries_by_word(splits[key])
+        else:
+            rows, cols = self.entries(docs)
+        rows, cols, counts = self._count_pairs(rows, cols, len(docs))
         if self.settings["binary"]:
-            values = np.ones(len(first))
+            values = np.ones(len(counts))
         else:
             values = counts.astype(np.float64)
         if self.settings["sublinear_tf"]:
@@ -402,6 +415,57 @@ class _Block:
             totals[totals == 0.0] = 1.0  # sklearn leaves empty rows alone
             values /= totals[rows]
         return rows, cols, values
+
+    def _count_pairs(self, rows: np.ndarray, cols: np.ndarray, n_rows: int):
+        """Distinct (row, column) entries, in order, with how often each occurs; ``rows`` must be in order.
+
+        For a group of rows at a time, every entry writes its position into a
+        (row, term) table; reading the table back gives the entries of one pair
+        a single position among theirs, so counting positions counts pairs.
+        Several times faster than sorting, which this would otherwise need.
+        """
+        n_terms = len(self.terms)
+        group = max(1, _SCRATCH_CELLS // n_terms)
+        if self._scratch is None:
+            self._scratch = np.empty(group * n_terms, dtype=np.intp)
+        scratch = self._scratch
+        bounds = np.searchsorted(rows, np.arange(0, n_rows + group, group)).tolist()
+        keep, counts = [], []
+        for start, end, first_row in zip(bounds, bounds[1:], range(0, n_rows, group)):
+            if start == end:
+                continue
+            keys = (rows[start:end] - first_row) * n_terms + cols[start:end]
+            scratch[keys] = np.arange(end - start)
+            totals = np.bincount(scratch[keys], minlength=end - start)
+            first = np.flatnonzero(totals)
+            keep.append(first + start)
+            counts.append(totals[first])
+        keep = _concat(keep)
+        return rows[keep], cols[keep], _concat(counts)
+
+
+class _Words:
+    """The words of a batch as ``str.split()`` makes them: distinct words, and which one each occurrence is.
+
+    sklearn's char_wb squashes whitespace runs before ``split()``; the regex class
+    and ``str.isspace`` cover the same characters, so splitting alone is the same.
+    """
+
+    def __init__(self, distinct: list[str], occurrences: np.ndarray, counts: np.ndarray):
+        self.distinct = distinct
+        self.occurrences = occurrences
+        self.counts = counts
+
+    @classmethod
+    def split(cls, docs: list[str], preprocess) -> _Words:
+        per_doc = list(map(str.split, map(preprocess, docs)))
+        words = list(chain.from_iterable(per_doc))
+        index = dict(zip(dict.fromkeys(words), count()))
+        return cls(
+            list(index),
+            np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words)),
+            np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc)),
+        )
 
 
 def _check_settings(settings: dict) -> dict:
@@ -618,8 +682,9 @@ class LeanModel:
         weighted by the tf-idf values and summed per row.
         """
         scores = np.zeros((len(docs), self._weights.shape[1]))
+        splits: dict = {}
         for block, offset in zip(self.blocks, self._offsets):
-            rows, cols, values = block.transform(docs)
+            rows, cols, values = block.transform(docs, splits)
             if not len(rows):
                 continue
             first = np.flatnonzero(np.diff(rows, prepend=-1))

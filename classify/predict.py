@@ -14,6 +14,8 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
+from math import isfinite
 from pathlib import Path
 from typing import IO
 
@@ -23,6 +25,9 @@ from .sentences import split_sentences
 BATCH_LINES = 8192
 FORMATS = ("table", "jsonl", "csv")
 EMPTY_NOTE = "empty line"
+
+_JSON = json.JSONEncoder(ensure_ascii=False)
+"""``json.dumps(x, ensure_ascii=False)`` without building an encoder per call."""
 
 
 @dataclass
@@ -42,19 +47,26 @@ class Tagger:
         A blank text gets ``label: null`` and a ``note`` instead of a guess, so
         that output rows stay aligned with input rows.
         """
-        keep = [i for i, t in enumerate(texts) if t.strip()]
-        proba = self.model.predict_proba([texts[i] for i in keep]) if keep else []
         classes = self.classes
-        rows = [{"text": t, "label": None, "probabilities": None, "note": EMPTY_NOTE} for t in texts]
-        for i, p in zip(keep, proba):
-            values = [round(float(x), 6) for x in p]
-            best = max(range(len(values)), key=p.__getitem__)
-            rows[i] = {
-                "text": texts[i],
-                "label": classes[best],
-                "probabilities": dict(zip(classes, values)),
-            }
-        return rows
+        return [_row(text, found, classes) for text, found in zip(texts, self._predictions(texts))]
+
+    def _predictions(self, texts: Sequence[str]) -> list[tuple[str, list[float]] | None]:
+        """Per text, its label and every label's probability (rounded to 6 places); None for a blank text."""
+        keep = [i for i, t in enumerate(texts) if t.strip()]
+        found: list = [None] * len(texts)
+        if keep:
+            proba = self.model.predict_proba([texts[i] for i in keep])
+            classes = self.classes
+            for i, best, values in zip(keep, proba.argmax(axis=1).tolist(), proba.tolist()):
+                found[i] = (classes[best], [round(x, 6) for x in values])
+        return found
+
+
+def _row(text: str, found: tuple[str, list[float]] | None, classes: Sequence[str]) -> dict:
+    if found is None:
+        return {"text": text, "label": None, "probabilities": None, "note": EMPTY_NOTE}
+    label, values = found
+    return {"text": text, "label": label, "probabilities": dict(zip(classes, values))}
 
 
 def open_tagger(path: str | os.PathLike | None = None, trust: bool = False) -> Tagger:
@@ -123,38 +135,39 @@ def tag_article(tagger: Tagger, path: str | os.PathLike) -> list[dict]:
 
 def iter_line_batches(stream: IO[bytes], name: str, size: int = BATCH_LINES) -> Iterator[tuple[int, list[bytes]]]:
     """Yield ``(first_line_number, raw_lines)`` batches without reading the whole input."""
-    batch: list[bytes] = []
     first = 1
-    for number, raw in enumerate(stream, start=1):
-        batch.append(raw)
-        if len(batch) == size:
-            yield first, batch
-            first, batch = number + 1, []
-    if batch:
+    while batch := list(islice(stream, size)):
         yield first, batch
-    elif first == 1:
+        first += len(batch)
+    if first == 1:
         raise ClassifyError("no input lines to tag", name)
 
 
 def decode_lines(raw_lines: list[bytes], first: int, name: str) -> list[str]:
-    """Decode one batch; the line number of a bad line is reported exactly."""
-    out = []
-    for offset, raw in enumerate(raw_lines):
-        if first + offset == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        if b"\0" in raw:
-            raise ClassifyError("binary data (NUL byte); expected UTF-8 text", name, first + offset)
-        try:
-            out.append(raw.decode("utf-8").rstrip("\r\n"))
-        except UnicodeDecodeError:
-            raise ClassifyError("not UTF-8 text", name, first + offset) from None
-    return out
+    """Decode one batch as a whole; the line number of a bad line is reported exactly."""
+    raw = b"".join(raw_lines)
+    if first == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    nul = raw.find(b"\0")
+    nul_line = first + raw.count(b"\n", 0, nul) if nul >= 0 else None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        bad_line = first + raw.count(b"\n", 0, error.start)
+        if nul_line is None or nul_line > bad_line:
+            raise ClassifyError("not UTF-8 text", name, bad_line) from None
+    if nul_line is not None:  # a NUL byte is valid UTF-8, and wins over a decoding error on its line
+        raise ClassifyError("binary data (NUL byte); expected UTF-8 text", name, nul_line)
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    return [line.rstrip("\r") for line in lines] if "\r" in text else lines
 
 
 def format_rows(rows: Iterable[dict], fmt: str, classes: Sequence[str]) -> str:
     """Rows as JSON lines or CSV text (``table`` is drawn by the command line)."""
     if fmt == "jsonl":
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        return "".join(_JSON.encode(r) + "\n" for r in rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for r in rows:
@@ -167,18 +180,54 @@ def csv_header(classes: Sequence[str]) -> str:
     return ",".join(["text", "label", *(f"p_{c}" for c in classes)]) + "\n"
 
 
-# Bulk prediction over processes: each worker loads the model once.
+class _JsonLines:
+    """JSON lines of tagged texts, byte for byte what :func:`format_rows` writes, without building dicts.
+
+    Rows have a fixed shape, so a %-template per row does what the json encoder
+    does: strings through the same escaping function, floats through ``repr``
+    (json's own float format whenever the value is finite).
+    """
+
+    def __init__(self, classes: Sequence[str]):
+        self.classes = list(classes)
+        self.labels = {c: _JSON.encode(c) for c in classes}
+        pairs = ", ".join(_JSON.encode(c).replace("%", "%%") + ": %r" for c in classes)
+        self.tagged = '{"text": %s, "label": %s, "probabilities": {' + pairs + "}}\n"
+        self.blank = '{"text": %s, "label": null, "probabilities": null, "note": ' + _JSON.encode(EMPTY_NOTE) + "}\n"
+
+    def __call__(self, texts: Sequence[str], predictions) -> str:
+        quote, labels, tagged, blank = _JSON.encode, self.labels, self.tagged, self.blank
+        out = []
+        for text, found in zip(texts, predictions):
+            if found is None:
+                out.append(blank % quote(text))
+            elif isfinite(sum(found[1])):
+                out.append(tagged % (quote(text), labels[found[0]], *found[1]))
+            else:  # json writes NaN/Infinity where repr writes nan/inf
+                out.append(_JSON.encode(_row(text, found, self.classes)) + "\n")
+        return "".join(out)
+
+
+# Bulk prediction over processes: each worker gets the model once (inherited when forked).
 _WORKER: dict = {}
 
 
 def _init_worker(path: str, trust: bool) -> None:
-    _WORKER["tagger"] = open_tagger(path, trust)
+    _set_worker_tagger(open_tagger(path, trust))
+
+
+def _set_worker_tagger(tagger: Tagger) -> None:
+    _WORKER["tagger"] = tagger
+    _WORKER["jsonl"] = _JsonLines(tagger.classes)
 
 
 def _tag_batch(job: tuple[int, list[bytes], str, str]) -> str:
     first, raw_lines, name, fmt = job
     tagger: Tagger = _WORKER["tagger"]
-    return format_rows(tagger.rows(decode_lines(raw_lines, first, name)), fmt, tagger.classes)
+    texts = decode_lines(raw_lines, first, name)
+    if fmt == "jsonl":
+        return _WORKER["jsonl"](texts, tagger._predictions(texts))
+    return format_rows(tagger.rows(texts), fmt, tagger.classes)
 
 
 def predict_stream(
@@ -203,8 +252,8 @@ def predict_stream(
         yield csv_header(tagger.classes)
     jobs = jobs or os.cpu_count() or 1
     batches = ((first, raw, name, fmt) for first, raw in iter_line_batches(stream, name, batch_lines))
+    _set_worker_tagger(tagger)
     if jobs == 1:
-        _WORKER["tagger"] = tagger
         yield from map(_tag_batch, batches)
         return
     yield from _parallel(batches, str(tagger.path), trust, jobs)
@@ -220,11 +269,13 @@ def _parallel(batches, path: str, trust: bool, jobs: int) -> Iterator[str]:
         return
     second = next(batches, None)
     if second is None:  # one batch: a pool would only cost start-up time
-        _WORKER["tagger"] = open_tagger(path, trust)
         yield _tag_batch(first)
         return
-    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    with context.Pool(jobs, initializer=_init_worker, initargs=(path, trust)) as pool:
+    if os.name == "posix":  # forked workers inherit the loaded model
+        context, setup = multiprocessing.get_context("fork"), {}
+    else:
+        context, setup = multiprocessing.get_context("spawn"), {"initializer": _init_worker, "initargs": (path, trust)}
+    with context.Pool(jobs, **setup) as pool:
         pending: deque = deque()
         for job in _chain(first, second, batches):
             pending.append(pool.apply_async(_tag_batch, (job,)))
