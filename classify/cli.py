@@ -7,6 +7,7 @@ Heavy modules are imported inside the commands that need them, so that
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -298,8 +299,70 @@ def _print_rows(rows: list[dict]) -> None:
     _console().print(table)
 
 
+_PREDICT_OPTIONS = {
+    "--file": "file",
+    "--article": "article",
+    "--model": "model",
+    "--format": "fmt",
+    "--output": "output",
+    "-o": "output",
+    "--jobs": "jobs",
+}
+_PATH_OPTIONS = ("article", "model", "output")
+
+
+def _plain_predict_args(args: list[str]) -> dict | None:
+    """The arguments of a plain ``predict`` command line, or None to leave it to typer.
+
+    typer builds its value converters with pydantic, which costs most of the
+    start-up time of `classify predict "..."`. Only the simplest forms are read
+    here: sentences not starting with "-", each option at most once with a
+    separate non-empty value, and --jobs as plain digits. Anything else
+    (--help, --opt=value, odd values, mistakes, shell completion, Windows'
+    wildcard expansion) goes to typer, so every command line means what it
+    did, and every error reads as before.
+    """
+    if not args or args[0] != "predict" or os.name != "posix":
+        return None
+    if any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ):
+        return None
+    texts: list[str] = []
+    kwargs: dict = {}
+    rest = iter(args[1:])
+    for arg in rest:
+        if arg == "--trust-model" and "trust_model" not in kwargs:
+            kwargs["trust_model"] = True
+        elif arg in _PREDICT_OPTIONS and _PREDICT_OPTIONS[arg] not in kwargs:
+            value = next(rest, "")
+            if not value or (value.startswith("-") and value != "-"):
+                return None
+            kwargs[_PREDICT_OPTIONS[arg]] = value
+        elif arg.startswith("-"):
+            return None
+        else:
+            texts.append(arg)
+    jobs = kwargs.get("jobs")
+    if jobs is not None:
+        if not (jobs.isascii() and jobs.isdigit() and int(jobs) >= 1):
+            return None
+        kwargs["jobs"] = int(jobs)
+    for name in _PATH_OPTIONS:
+        if name in kwargs:
+            kwargs[name] = Path(kwargs[name])
+    return {"texts": texts or None, **kwargs}
+
+
 def main() -> None:
-    app()
+    plain = _plain_predict_args(sys.argv[1:])
+    if plain is None:
+        app()
+        return
+    try:  # what typer's standalone mode does around a command
+        predict(**plain)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 if __name__ == "__main__":

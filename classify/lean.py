@@ -8,6 +8,11 @@ per-document sparse-matrix machinery is several times faster. The text
 processing below mirrors ``sklearn.feature_extraction.text`` step by step, so
 probabilities agree with ``pipeline.predict_proba`` to rounding error.
 
+For bulk prediction, the word and char_wb analyzers work one distinct word at
+a time: each word is analysed once and kept (see :class:`_WordTable`), and
+char_wb scores are sums of per-word sums, corrected for the few grams that
+repeat within a text, so that a batch costs little more than splitting it.
+
 >>> LeanModel.from_pipeline(pipeline, sha).save("stance.npz")
 >>> LeanModel.load("stance.npz", expected_sha256=sha).predict(["Troops will stay."])
 """
@@ -29,11 +34,20 @@ FORMAT_VERSION = 1
 _CHUNK = 1024
 """Documents scored per numpy pass: bounds memory, and was fastest (cache-sized arrays)."""
 
-_WORD_CACHE_LIMIT = 1 << 16
-"""Words whose analysis is cached per block before the cache is reset (about 20 MB)."""
+_WORD_CACHE_LIMIT = 1 << 15
+"""Distinct words a word table keeps, analysed, before it starts afresh (10 to 20 MB)."""
+
+_MAP_SLOTS = 1 << 16
+"""Slots of the smallest hash map of n-gram keys."""
+
+_DENSE_KEYS = 1 << 18
+"""n-grams with at most this many possible keys are looked up in a plain array (2 MB), not a hash map."""
+
+_KEYED_WORDS = 64
+"""New char_wb words analysed together through integer keys (numpy) rather than one by one."""
 
 _SCRATCH_CELLS = 1 << 20
-"""Size of the (row, term) table that counts duplicate entries: 4 MB, so it stays in cache."""
+"""Cells of the (row, term) table that counts repeated entries (4 MB)."""
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # sklearn's _VectorizerMixin._white_spaces
 
@@ -92,7 +106,9 @@ class _IntMap:
     _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
 
     def __init__(self, keys: np.ndarray, values: np.ndarray):
-        bits = max(2 * len(keys), 1).bit_length()  # at most half full
+        # At most half full; small maps get room to spare (1 MB), so that a
+        # query, a hit or a miss, rarely probes more than one slot.
+        bits = max(2 * len(keys), _MAP_SLOTS - 1).bit_length()
         self.mask = (1 << bits) - 1
         self.shift = np.uint64(64 - bits)
         self.keys = np.full(1 << bits, self._EMPTY, dtype=np.int64)
@@ -125,6 +141,17 @@ class _IntMap:
         return found
 
 
+class _DenseMap:
+    """:class:`_IntMap` for keys below a small bound: a plain array, one lookup per key."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray, bound: int):
+        self.values = np.full(bound, -1, dtype=np.int64)
+        self.values[keys] = values
+
+    def get(self, keys: np.ndarray) -> np.ndarray:
+        return self.values[keys]
+
+
 class _GramKeys:
     """Vocabulary n-grams as integers over unit ids (tokens or characters).
 
@@ -150,7 +177,7 @@ class _GramKeys:
             terms = np.flatnonzero(units_per_term == n)
             if len(terms):
                 keys = _combine([unit_ids[starts[terms] + k] for k in range(n)], base)
-                tables[n] = _IntMap(keys, terms)
+                tables[n] = _DenseMap(keys, terms, base**n) if base**n <= _DENSE_KEYS else _IntMap(keys, terms)
         return cls(tables, base)
 
     def find(self, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,16 +213,17 @@ class _Block:
         self.idf = idf
         self.ngram_range = tuple(settings["ngram_range"])
         self.preprocess = _preprocessor(settings["lowercase"], settings["strip_accents"])
-        self.word_cache: dict[str, bytes] = {}
+        self.weights: np.ndarray | None = None  # this block's rows of coef.T, set by LeanModel
         self._scratch: np.ndarray | None = None
+        self._gram_table: np.ndarray | None = None
         if settings["analyzer"] == "word":
             pattern = settings["token_pattern"]
             self.token_re = re.compile(_EQUIVALENT_PATTERNS.get(pattern, pattern))
             stop = settings["stop_words"]
             self.stop_words = None if stop is None else frozenset(stop)
             self._word_keys()
-            # The default pattern needs no context and never matches whitespace, so
-            # a text's tokens are those of its words in turn, and words can be cached.
+            # The default pattern needs no context and never matches whitespace, so a
+            # text's tokens are those of its words in turn: words can be analysed alone.
             self.by_word = pattern in _EQUIVALENT_PATTERNS and self.gram_keys is not None
             self.entries = self._word_entries
         elif settings["analyzer"] == "char":
@@ -204,6 +232,7 @@ class _Block:
             self.entries = self._char_entries
         else:
             self.by_word = True
+            self.alphabet = self.gram_keys = None  # built when first needed, by analyse_words
 
     @classmethod
     def from_vectorizer(cls, vectorizer) -> _Block:
@@ -309,10 +338,13 @@ class _Block:
         texts = [squash(" ", preprocess(doc)) for doc in docs]
         if self.gram_keys is None:
             return self._lookup(*self._char_grams(texts))
-        codes = _code_points("".join(texts))
+        return self.gram_keys.find(self._char_ids("".join(texts)), _rows([len(t) for t in texts]))
+
+    def _char_ids(self, text: str) -> np.ndarray:
+        """The alphabet id of every character, ``base - 1`` for one in no vocabulary term."""
+        codes = _code_points(text)
         at = np.minimum(np.searchsorted(self.alphabet, codes), len(self.alphabet) - 1)
-        ids = np.where(self.alphabet[at] == codes, at, self.gram_keys.base - 1)
-        return self.gram_keys.find(ids, _rows([len(t) for t in texts]))
+        return np.where(self.alphabet[at] == codes, at, self.gram_keys.base - 1)
 
     def _char_grams(self, texts: list[str]):
         """The character n-gram strings of each text, for when character ids cannot be used."""
@@ -327,40 +359,31 @@ class _Block:
             counts.append(len(grams) - before)
         return grams, counts
 
-    def _entries_by_word(self, words: _Words):
-        """Entries of a batch from each distinct word's cached analysis, copied out in numpy.
-
-        char_wb grams never cross a word boundary, nor do tokens of the default
-        pattern, so each distinct word is analysed once; its units (term ids for
-        char_wb, token ids for word) are then repeated for every occurrence.
-        """
-        cache = self.word_cache
-        analysed = []
-        for word in words.distinct:
-            units = cache.get(word)
-            if units is None:
-                if len(cache) >= _WORD_CACHE_LIMIT:
-                    cache.clear()
-                units = cache[word] = self._analyse_word(word)
-            analysed.append(units)
-        flat = np.frombuffer(b"".join(analysed), dtype=np.intc)
-        sizes = np.fromiter(map(len, analysed), dtype=np.int64, count=len(analysed)) // flat.itemsize
-        per_occurrence = sizes[words.occurrences]
-        # Unit k of an occurrence of word w is flat[offset of w + k].
-        shift = (np.cumsum(sizes) - sizes)[words.occurrences] - (np.cumsum(per_occurrence) - per_occurrence)
-        units = flat[np.arange(per_occurrence.sum()) + np.repeat(shift, per_occurrence)].astype(np.int64)
-        rows = np.repeat(_rows(words.counts), per_occurrence)
-        if self.settings["analyzer"] == "char_wb":
-            return rows, units
-        return self.gram_keys.find(units, rows)
-
-    def _analyse_word(self, word: str) -> bytes:
-        if self.settings["analyzer"] == "char_wb":
-            return array("i", self._padded_word_terms(word)).tobytes()
-        tokens = self.token_re.findall(word)
-        if self.stop_words is not None:
-            tokens = [t for t in tokens if t not in self.stop_words]
-        return array("i", map(self.token_ids.get, tokens, repeat(self.gram_keys.base - 1))).tobytes()
+    def analyse_words(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The units of each word, concatenated, and how many each has: token ids, or char_wb term ids."""
+        if self.settings["analyzer"] == "word":
+            per_word = list(map(self.token_re.findall, words))
+            if self.stop_words is not None:
+                per_word = [[t for t in tokens if t not in self.stop_words] for tokens in per_word]
+            tokens = list(chain.from_iterable(per_word))
+            oov = repeat(self.gram_keys.base - 1)
+            units = np.fromiter(map(self.token_ids.get, tokens, oov), dtype=np.intc, count=len(tokens))
+            return units, np.fromiter(map(len, per_word), dtype=np.int64, count=len(words))
+        # Many words at once: look their grams up as integer keys, like the char
+        # analyzer. A padded word has at least 3 characters, so when n-grams start
+        # at 3 or below it is never shorter than n, the one case keys do not cover.
+        # Either way a word's term ids come sorted, so that its sums are the same
+        # to the last bit whichever way it was analysed.
+        if len(words) >= _KEYED_WORDS and self.ngram_range[0] <= 3:
+            if self.alphabet is None:
+                self._char_keys()
+            if self.gram_keys is not None:
+                padded = [f" {word} " for word in words]
+                rows, terms = self.gram_keys.find(self._char_ids("".join(padded)), _rows(list(map(len, padded))))
+                return terms[np.lexsort((terms, rows))].astype(np.intc), np.bincount(rows, minlength=len(words))
+        runs = [array("i", sorted(self._padded_word_terms(word))).tobytes() for word in words]
+        units = np.frombuffer(b"".join(runs), dtype=np.intc)
+        return units, np.fromiter(map(len, runs), dtype=np.int64, count=len(runs)) // units.itemsize
 
     def _padded_word_terms(self, word: str) -> tuple[int, ...]:
         """Vocabulary grams of one space-padded word; a word shorter than n counts once."""
@@ -381,91 +404,207 @@ class _Block:
         known = terms >= 0
         return _rows(counts)[known], terms[known]
 
-    def transform(self, docs: list[str], splits: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """TF-IDF entries (row, column, value), one per distinct feature of a row, rows in order.
+    def scores(self, docs: list[str]) -> np.ndarray:
+        """This block's share of ``X @ coef.T``, shape (len(docs), n_outputs)."""
+        rows, cols = self.entries(docs)
+        return self._tfidf_scores(rows, cols, len(docs))
 
-        ``splits`` holds the word splits of ``docs`` that blocks with the same
-        preprocessing share. Like sklearn, only in-vocabulary grams are counted,
-        so the row norm is taken over in-vocabulary features only.
+    def word_scores(self, analyses: _Analyses, slots: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """:meth:`scores` of docs given as the table slots of their words, ``counts[i]`` words in doc i."""
+        if self.settings["analyzer"] == "char_wb":
+            return self._char_wb_scores(analyses, slots, counts)
+        rows, units = analyses.expand(slots, counts)
+        return self._tfidf_scores(*self.gram_keys.find(units, rows), len(counts))
+
+    def _tfidf_scores(self, rows: np.ndarray, cols: np.ndarray, n_rows: int) -> np.ndarray:
+        """Scores from the (row, term) of every gram, rows in order: tf-idf values, then their weighted sums.
+
+        Like sklearn, only in-vocabulary grams are counted, so the row norm is
+        taken over in-vocabulary features only.
         """
-        if self.by_word:
-            key = (self.settings["lowercase"], self.settings["strip_accents"])
-            splits = {} if splits is None else splits
-            if key not in splits:
-                splits[key] = _Words.split(docs, self.preprocess)
-            rows, cols = self._entries_by_word(splits[key])
-        else:
-            rows, cols = self.entries(docs)
-        rows, cols, counts = self._count_pairs(rows, cols, len(docs))
-        if self.settings["binary"]:
-            values = np.ones(len(counts))
-        else:
-            values = counts.astype(np.float64)
-        if self.settings["sublinear_tf"]:
-            np.log(values, out=values)
-            values += 1.0
+        rows, cols, counts = self._count_pairs(rows, cols, n_rows)
+        values = self._tf(counts)
         if self.idf is not None:
             values *= self.idf[cols]
         norm = self.settings["norm"]
         if norm is not None:
             if norm == "l2":
-                totals = np.sqrt(_row_sums(rows, values * values, len(docs)))
+                totals = np.sqrt(_row_sums(rows, values * values, n_rows))
             else:
-                totals = _row_sums(rows, np.abs(values), len(docs))
+                totals = _row_sums(rows, np.abs(values), n_rows)
             totals[totals == 0.0] = 1.0  # sklearn leaves empty rows alone
             values /= totals[rows]
-        return rows, cols, values
+        scores = np.zeros((n_rows, self.weights.shape[1]))
+        if len(rows):
+            first = np.flatnonzero(np.diff(rows, prepend=-1))
+            weighted = self.weights.take(cols, axis=0)
+            weighted *= values[:, None]
+            scores[rows[first]] = np.add.reduceat(weighted, first, axis=0)
+        return scores
 
-    def _count_pairs(self, rows: np.ndarray, cols: np.ndarray, n_rows: int):
-        """Distinct (row, column) entries, in order, with how often each occurs; ``rows`` must be in order.
+    def _char_wb_scores(self, analyses: _Analyses, slots: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """char_wb scores without the tf-idf matrix: sums over words, corrected for repeated grams.
 
+        With every gram counted once, a row's scores are the sum over its words
+        of each word's summed ``idf * weights`` (and likewise its norm), and
+        those sums are kept per word. Only the grams that occur c > 1 times in
+        a row need a correction, from c to f(c) (1 + log c when sublinear, 1
+        when binary); most grams occur once, which saves building and
+        multiplying the full matrix.
+        """
+        sums = _segment_sums(analyses.sums[slots], counts)
+        rows, cols, repeats = self._count_pairs(*analyses.expand(slots, counts), len(counts), at_least=2)
+        n_outputs = self.weights.shape[1]
+        if len(rows):
+            repeats = repeats.astype(np.float64)
+            f = self._tf(repeats)
+            corrections = self._gram_sums_table()[cols]
+            corrections[:, :n_outputs] *= (f - repeats)[:, None]
+            if self.settings["norm"] is not None:
+                corrections[:, n_outputs] *= (f * f if self.settings["norm"] == "l2" else f) - repeats
+            first = np.flatnonzero(np.diff(rows, prepend=-1))
+            sums[rows[first]] += np.add.reduceat(corrections, first, axis=0)
+        scores = sums[:, :n_outputs]
+        if self.settings["norm"] is not None:
+            totals = np.sqrt(sums[:, n_outputs]) if self.settings["norm"] == "l2" else sums[:, n_outputs]
+            totals[totals == 0.0] = 1.0  # sklearn leaves empty rows alone
+            scores /= totals[:, None]
+        return scores
+
+    def word_sums(self, units: np.ndarray, sizes: np.ndarray) -> np.ndarray | None:
+        """For char_wb, per word (``sizes[i]`` units each) its row of :meth:`_gram_sums_table` summed."""
+        if self.settings["analyzer"] != "char_wb":
+            return None
+        return _segment_sums(self._gram_sums_table()[units], sizes)
+
+    def _gram_sums_table(self) -> np.ndarray:
+        """Per term: ``idf * weights``, then its share of the norm (idf squared for l2, idf for l1)."""
+        if self._gram_table is None:
+            idf = np.ones(len(self.terms)) if self.idf is None else self.idf
+            columns = [self.weights * idf[:, None]]
+            if self.settings["norm"] is not None:
+                columns.append((idf * idf if self.settings["norm"] == "l2" else idf)[:, None])
+            self._gram_table = np.hstack(columns)
+        return self._gram_table
+
+    def _tf(self, counts: np.ndarray) -> np.ndarray:
+        """sklearn's term frequency for counts: 1 when binary, 1 + log(count) when sublinear."""
+        if self.settings["binary"]:
+            return np.ones(len(counts))
+        values = counts.astype(np.float64)
+        if self.settings["sublinear_tf"]:
+            np.log(values, out=values)
+            values += 1.0
+        return values
+
+    def _count_pairs(self, rows: np.ndarray, cols: np.ndarray, n_rows: int, at_least: int = 1):
+        """Distinct (row, column) entries occurring ``at_least`` times, in order, with their counts.
+
+        ``rows`` must be in order.
         For a group of rows at a time, every entry writes its position into a
         (row, term) table; reading the table back gives the entries of one pair
         a single position among theirs, so counting positions counts pairs.
-        Several times faster than sorting, which this would otherwise need.
+        Several times faster than sorting.
         """
         n_terms = len(self.terms)
         group = max(1, _SCRATCH_CELLS // n_terms)
         if self._scratch is None:
-            self._scratch = np.empty(group * n_terms, dtype=np.intp)
+            self._scratch = np.empty(group * n_terms, dtype=np.int32)
         scratch = self._scratch
         bounds = np.searchsorted(rows, np.arange(0, n_rows + group, group)).tolist()
+        positions = np.arange(len(rows), dtype=scratch.dtype)  # the table's type: no casting on writes
         keep, counts = [], []
         for start, end, first_row in zip(bounds, bounds[1:], range(0, n_rows, group)):
             if start == end:
                 continue
             keys = (rows[start:end] - first_row) * n_terms + cols[start:end]
-            scratch[keys] = np.arange(end - start)
+            scratch[keys] = positions[: end - start]
             totals = np.bincount(scratch[keys], minlength=end - start)
-            first = np.flatnonzero(totals)
+            first = np.flatnonzero(totals >= at_least)
             keep.append(first + start)
             counts.append(totals[first])
         keep = _concat(keep)
         return rows[keep], cols[keep], _concat(counts)
 
 
-class _Words:
-    """The words of a batch as ``str.split()`` makes them: distinct words, and which one each occurrence is.
+class _WordTable:
+    """Every distinct word seen (up to ``_WORD_CACHE_LIMIT``), with each by-word block's analysis of it.
 
-    sklearn's char_wb squashes whitespace runs before ``split()``; the regex class
-    and ``str.isspace`` cover the same characters, so splitting alone is the same.
+    char_wb grams never cross a word boundary, nor do tokens of the default
+    pattern, so a word is analysed once, not once per occurrence or batch, and
+    a batch is its words' slots: their units are copied out in numpy.
     """
 
-    def __init__(self, distinct: list[str], occurrences: np.ndarray, counts: np.ndarray):
-        self.distinct = distinct
-        self.occurrences = occurrences
-        self.counts = counts
+    def __init__(self, blocks: list[_Block]):
+        self.blocks = blocks
+        self.preprocess = blocks[0].preprocess
+        self.clear()
 
-    @classmethod
-    def split(cls, docs: list[str], preprocess) -> _Words:
-        per_doc = list(map(str.split, map(preprocess, docs)))
+    def clear(self) -> None:
+        self.slots: dict[str, int] = {}
+        self.analyses = [_Analyses(block) for block in self.blocks]
+
+    def split(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The slot of every word of ``docs``, and how many words each doc has.
+
+        Words are what ``str.split()`` makes of the preprocessed text: sklearn's
+        char_wb squashes whitespace runs first, but its regex class and
+        ``str.isspace`` cover the same characters, so that changes nothing.
+        """
+        per_doc = list(map(str.split, map(self.preprocess, docs)))
         words = list(chain.from_iterable(per_doc))
-        index = dict(zip(dict.fromkeys(words), count()))
-        return cls(
-            list(index),
-            np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words)),
-            np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc)),
-        )
+        if len(self.slots) >= _WORD_CACHE_LIMIT:
+            self.clear()
+        slots = np.fromiter(map(self.slots.get, words, repeat(-1)), dtype=np.int64, count=len(words))
+        missing = np.flatnonzero(slots < 0).tolist()
+        if missing:
+            new = list(dict.fromkeys([words[i] for i in missing]))
+            self.slots.update(zip(new, count(len(self.slots))))
+            for analyses in self.analyses:
+                analyses.add(new)
+            slots[missing] = [self.slots[words[i]] for i in missing]
+        return slots, np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
+
+
+class _Analyses:
+    """One block's analysis of the words of a table, by slot: a run of units, and for char_wb its summed row."""
+
+    def __init__(self, block: _Block):
+        self.block = block
+        self.n_words = self.n_units = 0
+        self.units = np.empty(0, dtype=np.intc)
+        self.starts = np.empty(0, dtype=np.int64)
+        self.sizes = np.empty(0, dtype=np.int64)
+        self.sums = block.word_sums(self.units, self.sizes)
+
+    def add(self, words: list[str]) -> None:
+        units, sizes = self.block.analyse_words(words)
+        self.starts = _append(self.starts, self.n_words, self.n_units + np.cumsum(sizes) - sizes)
+        self.sizes = _append(self.sizes, self.n_words, sizes)
+        self.units = _append(self.units, self.n_units, units)
+        if self.sums is not None:
+            self.sums = _append(self.sums, self.n_words, self.block.word_sums(units, sizes))
+        self.n_words += len(words)
+        self.n_units += len(units)
+
+    def expand(self, slots: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row, unit) of every unit of every word occurrence, rows in order; ``counts[i]`` words in row i."""
+        sizes = self.sizes[slots]
+        # Unit k of an occurrence of slot s is units[starts[s] + k].
+        shift = self.starts[slots] - (np.cumsum(sizes) - sizes)
+        units = self.units[np.arange(sizes.sum()) + np.repeat(shift, sizes)].astype(np.int64)
+        return np.repeat(_rows(counts), sizes), units
+
+
+def _append(array: np.ndarray, used: int, extra: np.ndarray) -> np.ndarray:
+    """``array[:used]`` followed by ``extra``, in ``array`` itself while it has room (else one twice as big)."""
+    end = used + len(extra)
+    if end > len(array):
+        grown = np.empty((2 * end, *array.shape[1:]), dtype=array.dtype)
+        grown[:used] = array[:used]
+        array = grown
+    array[used:end] = extra
+    return array
 
 
 def _check_settings(settings: dict) -> dict:
@@ -539,8 +678,17 @@ class LeanModel:
         self.coef = coef
         self.intercept = intercept
         self.source_sha256 = source_sha256
-        self._weights = np.ascontiguousarray(coef.T)  # one row per feature for gathering
-        self._offsets = np.cumsum([0] + [len(b.terms) for b in self.blocks[:-1]])
+        weights = np.ascontiguousarray(coef.T)  # one row per feature for gathering
+        offset = 0
+        for block in self.blocks:
+            block.weights = weights[offset : offset + len(block.terms)]
+            offset += len(block.terms)
+        by_preprocessing: dict[tuple, list[_Block]] = {}
+        for block in self.blocks:
+            if block.by_word:
+                key = (block.settings["lowercase"], block.settings["strip_accents"])
+                by_preprocessing.setdefault(key, []).append(block)
+        self._word_tables = [_WordTable(blocks) for blocks in by_preprocessing.values()]
 
     @classmethod
     def from_pipeline(cls, pipeline, source_sha256: str) -> LeanModel:
@@ -669,28 +817,22 @@ class LeanModel:
         texts = list(texts)
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("every text must be a str")
-        scores = np.empty((len(texts), self._weights.shape[1]))
+        scores = np.empty((len(texts), len(self.intercept)))
         for start in range(0, len(texts), _CHUNK):
             chunk = texts[start : start + _CHUNK]
             scores[start : start + len(chunk)] = self._chunk_scores(chunk)
         return scores
 
     def _chunk_scores(self, docs: list[str]) -> np.ndarray:
-        """X @ coef.T + intercept without building X.
-
-        Per block, the coefficient rows of each row's features are gathered,
-        weighted by the tf-idf values and summed per row.
-        """
-        scores = np.zeros((len(docs), self._weights.shape[1]))
-        splits: dict = {}
-        for block, offset in zip(self.blocks, self._offsets):
-            rows, cols, values = block.transform(docs, splits)
-            if not len(rows):
-                continue
-            first = np.flatnonzero(np.diff(rows, prepend=-1))
-            weighted = self._weights.take(cols + offset, axis=0)
-            weighted *= values[:, None]
-            scores[rows[first]] += np.add.reduceat(weighted, first, axis=0)
+        """X @ coef.T + intercept without building X: each block adds its share."""
+        scores = np.zeros((len(docs), len(self.intercept)))
+        for table in self._word_tables:
+            slots, counts = table.split(docs)
+            for block, analyses in zip(table.blocks, table.analyses):
+                scores += block.word_scores(analyses, slots, counts)
+        for block in self.blocks:
+            if not block.by_word:
+                scores += block.scores(docs)
         scores += self.intercept
         return scores
 
@@ -711,6 +853,15 @@ def _code_points(text: str) -> np.ndarray:
 def _rows(counts) -> np.ndarray:
     """Row index of every entry, given how many entries each row has."""
     return np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+
+
+def _segment_sums(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Sums of consecutive runs of ``values`` rows, ``sizes[i]`` rows in run i (zero for an empty run)."""
+    sums = np.zeros((len(sizes), *values.shape[1:]))
+    filled = sizes > 0
+    if len(values):
+        sums[filled] = np.add.reduceat(values, (np.cumsum(sizes) - sizes)[filled], axis=0)
+    return sums
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:

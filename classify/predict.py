@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from json.encoder import encode_basestring
 from math import isfinite
 from pathlib import Path
 from typing import IO
@@ -22,7 +23,7 @@ from typing import IO
 from .errors import ClassifyError
 from .sentences import split_sentences
 
-BATCH_LINES = 8192
+BATCH_LINES = 2048
 FORMATS = ("table", "jsonl", "csv")
 EMPTY_NOTE = "empty line"
 
@@ -47,26 +48,41 @@ class Tagger:
         A blank text gets ``label: null`` and a ``note`` instead of a guess, so
         that output rows stay aligned with input rows.
         """
-        classes = self.classes
-        return [_row(text, found, classes) for text, found in zip(texts, self._predictions(texts))]
+        return _rows(texts, *self._predict(texts), self.classes)
 
-    def _predictions(self, texts: Sequence[str]) -> list[tuple[str, list[float]] | None]:
-        """Per text, its label and every label's probability (rounded to 6 places); None for a blank text."""
+    def _predict(self, texts: Sequence[str]) -> tuple[list[int], list[str], list[list[float]]]:
+        """Indices of the non-blank texts, their labels, and per class their probabilities rounded to 6 places."""
         keep = [i for i, t in enumerate(texts) if t.strip()]
-        found: list = [None] * len(texts)
-        if keep:
-            proba = self.model.predict_proba([texts[i] for i in keep])
-            classes = self.classes
-            for i, best, values in zip(keep, proba.argmax(axis=1).tolist(), proba.tolist()):
-                found[i] = (classes[best], [round(x, 6) for x in values])
-        return found
+        classes = self.classes
+        if not keep:
+            return keep, [], [[] for _ in classes]
+        proba = self.model.predict_proba([texts[i] for i in keep])
+        labels = [classes[i] for i in proba.argmax(axis=1).tolist()]
+        return keep, labels, _round6(proba).T.tolist()
 
 
-def _row(text: str, found: tuple[str, list[float]] | None, classes: Sequence[str]) -> dict:
-    if found is None:
-        return {"text": text, "label": None, "probabilities": None, "note": EMPTY_NOTE}
-    label, values = found
-    return {"text": text, "label": label, "probabilities": dict(zip(classes, values))}
+def _rows(texts, keep, labels, columns, classes) -> list[dict]:
+    rows = [{"text": t, "label": None, "probabilities": None, "note": EMPTY_NOTE} for t in texts]
+    for i, label, values in zip(keep, labels, zip(*columns)):
+        rows[i] = {"text": texts[i], "label": label, "probabilities": dict(zip(classes, values))}
+    return rows
+
+
+def _round6(values):
+    """``round(x, 6)`` of every value, vectorised.
+
+    ``rint(x * 1e6) / 1e6`` is Python's correctly rounded result unless ``x * 1e6``
+    lies so close to a half that its own rounding error could tip it; those few
+    values are rounded by Python.
+    """
+    import numpy as np
+
+    scaled = values * 1e6
+    rounded = np.rint(scaled) / 1e6
+    near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    if near_half.any():
+        rounded[near_half] = [round(x, 6) for x in values[near_half].tolist()]
+    return rounded
 
 
 def open_tagger(path: str | os.PathLike | None = None, trust: bool = False) -> Tagger:
@@ -184,8 +200,9 @@ class _JsonLines:
     """JSON lines of tagged texts, byte for byte what :func:`format_rows` writes, without building dicts.
 
     Rows have a fixed shape, so a %-template per row does what the json encoder
-    does: strings through the same escaping function, floats through ``repr``
-    (json's own float format whenever the value is finite).
+    does: strings through its own escaping function (``encode_basestring``, what
+    ``ensure_ascii=False`` uses), floats through ``repr`` (json's float format
+    whenever the value is finite).
     """
 
     def __init__(self, classes: Sequence[str]):
@@ -195,16 +212,17 @@ class _JsonLines:
         self.tagged = '{"text": %s, "label": %s, "probabilities": {' + pairs + "}}\n"
         self.blank = '{"text": %s, "label": null, "probabilities": null, "note": ' + _JSON.encode(EMPTY_NOTE) + "}\n"
 
-    def __call__(self, texts: Sequence[str], predictions) -> str:
-        quote, labels, tagged, blank = _JSON.encode, self.labels, self.tagged, self.blank
-        out = []
-        for text, found in zip(texts, predictions):
-            if found is None:
-                out.append(blank % quote(text))
-            elif isfinite(sum(found[1])):
-                out.append(tagged % (quote(text), labels[found[0]], *found[1]))
-            else:  # json writes NaN/Infinity where repr writes nan/inf
-                out.append(_JSON.encode(_row(text, found, self.classes)) + "\n")
+    def __call__(self, texts: Sequence[str], keep: list[int], labels: list[str], columns: list[list[float]]) -> str:
+        if not isfinite(sum(map(sum, columns))):  # json writes NaN/Infinity where repr writes nan/inf
+            return format_rows(_rows(texts, keep, labels, columns, self.classes), "jsonl", self.classes)
+        quote = encode_basestring
+        tagged = zip(map(quote, [texts[i] for i in keep]), map(self.labels.__getitem__, labels), *columns)
+        out = list(map(self.tagged.__mod__, tagged))
+        if len(out) < len(texts):
+            placed: list = [None] * len(texts)
+            for i, row in zip(keep, out):
+                placed[i] = row
+            out = [self.blank % quote(text) if row is None else row for row, text in zip(placed, texts)]
         return "".join(out)
 
 
@@ -226,7 +244,7 @@ def _tag_batch(job: tuple[int, list[bytes], str, str]) -> str:
     tagger: Tagger = _WORKER["tagger"]
     texts = decode_lines(raw_lines, first, name)
     if fmt == "jsonl":
-        return _WORKER["jsonl"](texts, tagger._predictions(texts))
+        return _WORKER["jsonl"](texts, *tagger._predict(texts))
     return format_rows(tagger.rows(texts), fmt, tagger.classes)
 
 
