@@ -26,8 +26,8 @@ DEFAULT_MODEL = PACKAGE_ROOT.parent / "models" / "stance.joblib"
 SEED = 0
 
 DEFAULT_PARAMS: dict[str, Any] = {
-    "tfidf__word__ngram_range": (1, 2),
-    "tfidf__word__min_df": 2,
+    "tfidf__word__ngram_range": (1, 3),
+    "tfidf__word__min_df": 1,
     "tfidf__word__sublinear_tf": True,
     "tfidf__char__analyzer": "char_wb",
     "tfidf__char__ngram_range": (2, 5),

@@ -182,8 +182,7 @@ South Korea: {labels}. Labels are defined in `labels/labeling-guide.md`.
 
 ## Model
 A scikit-learn `Pipeline`: TF-IDF features (`tfidf`) and logistic regression (`clf`).
-Settings chosen by grouped cross-validation on the authored training data only
-(search recorded in `stance.json` under `tuning`):
+Settings chosen by {tuning} (search recorded in `stance.json` under `tuning`):
 
 {settings}
 
@@ -235,6 +234,7 @@ def render_model_card(card: dict[str, Any], report: dict[str, Any]) -> str:
     return MODEL_CARD.format(
         labels=", ".join(f"`{x}`" for x in LABELS),
         settings="\n".join(f"- `{k}` = `{v}`" for k, v in card["settings"].items()),
+        tuning=(card.get("tuning") or {}).get("how", "grouped cross-validation on the training data only"),
         seed=card["seed"],
         model_sha=card["model_sha256"],
         rows=data["rows"],
