@@ -434,13 +434,9 @@ class _Block:
                 totals = _row_sums(rows, np.abs(values), n_rows)
             totals[totals == 0.0] = 1.0  # sklearn leaves empty rows alone
             values /= totals[rows]
-        scores = np.zeros((n_rows, self.weights.shape[1]))
-        if len(rows):
-            first = np.flatnonzero(np.diff(rows, prepend=-1))
-            weighted = self.weights.take(cols, axis=0)
-            weighted *= values[:, None]
-            scores[rows[first]] = np.add.reduceat(weighted, first, axis=0)
-        return scores
+        weighted = self.weights.take(cols, axis=0)
+        weighted *= values[:, None]
+        return _segment_sums(weighted, np.bincount(rows, minlength=n_rows))
 
     def _char_wb_scores(self, analyses: _Analyses, slots: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """char_wb scores without the tf-idf matrix: sums over words, corrected for repeated grams.
@@ -462,8 +458,7 @@ class _Block:
             corrections[:, :n_outputs] *= (f - repeats)[:, None]
             if self.settings["norm"] is not None:
                 corrections[:, n_outputs] *= (f * f if self.settings["norm"] == "l2" else f) - repeats
-            first = np.flatnonzero(np.diff(rows, prepend=-1))
-            sums[rows[first]] += np.add.reduceat(corrections, first, axis=0)
+            sums += _segment_sums(corrections, np.bincount(rows, minlength=len(counts)))
         scores = sums[:, :n_outputs]
         if self.settings["norm"] is not None:
             totals = np.sqrt(sums[:, n_outputs]) if self.settings["norm"] == "l2" else sums[:, n_outputs]
