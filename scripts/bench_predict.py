@@ -35,14 +35,13 @@ import sys
 import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version
-from itertools import islice
 from pathlib import Path
 
 from classify.data import load_labeled
 from classify.model import DEFAULT_MODEL, card_path, fit, lean_path, load_card, load_model, save_model
+from classify.predict import decode_lines, iter_line_batches
 
 SENTENCE = "Seoul denied reports that Washington plans to cut its troops."
-BATCH = 8192
 WORD_ONLY = {"tfidf__char": "drop"}
 MEASURE = (
     "import resource, subprocess, sys, time\n"
@@ -116,9 +115,10 @@ def median_wall(command: list[str], repeats: int) -> float:
 
 
 def read_batches(path: Path):
+    """The file's lines in batches, read and decoded as ``classify predict --file`` does."""
     with open(path, "rb") as handle:
-        while lines := list(islice(handle, BATCH)):
-            yield [line.decode("utf-8").rstrip("\r\n") for line in lines]
+        for first, lines in iter_line_batches(handle, str(path)):
+            yield decode_lines(lines, first, str(path))
 
 
 def time_in_process(predict, path: Path) -> float:
