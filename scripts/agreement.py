@@ -6,7 +6,8 @@ Each authored record keeps ``label_writer`` (the writer's label),
 ``label_second`` (a second pass that saw only the text and the guide) and
 ``label`` (the label after disagreements were resolved by the guide).
 Prints Cohen's kappa of the two passes before resolution, the raw
-agreement, and how the disagreements were resolved.
+agreement, how the disagreements were resolved, and how many labels both
+passes agreed on were changed later by the consistency pass.
 """
 
 import json
@@ -31,6 +32,7 @@ def agreement(path: Path) -> dict:
         "disagreements": len(disagreements),
         "resolved_to_writer": sum(r["label"] == r["label_writer"] for r in disagreements),
         "resolved_to_second": sum(r["label"] == r["label_second"] for r in disagreements),
+        "changed_after_agreement": sum(r["label_writer"] == r["label_second"] != r["label"] for r in rows),
         "pairs": Counter(f"{r['label_writer']}->{r['label_second']}" for r in disagreements).most_common(),
     }
 
