@@ -428,12 +428,8 @@ class _Block:
             values *= self.idf[cols]
         norm = self.settings["norm"]
         if norm is not None:
-            if norm == "l2":
-                totals = np.sqrt(_row_sums(rows, values * values, n_rows))
-            else:
-                totals = _row_sums(rows, np.abs(values), n_rows)
-            totals[totals == 0.0] = 1.0  # sklearn leaves empty rows alone
-            values /= totals[rows]
+            summed = _row_sums(rows, values * values if norm == "l2" else np.abs(values), n_rows)
+            values /= _norm_totals(summed, norm)[rows]
         weighted = self.weights.take(cols, axis=0)
         weighted *= values[:, None]
         return _segment_sums(weighted, np.bincount(rows, minlength=n_rows))
@@ -461,9 +457,7 @@ class _Block:
             sums += _segment_sums(corrections, np.bincount(rows, minlength=len(counts)))
         scores = sums[:, :n_outputs]
         if self.settings["norm"] is not None:
-            totals = np.sqrt(sums[:, n_outputs]) if self.settings["norm"] == "l2" else sums[:, n_outputs]
-            totals[totals == 0.0] = 1.0  # sklearn leaves empty rows alone
-            scores /= totals[:, None]
+            scores /= _norm_totals(sums[:, n_outputs], self.settings["norm"])[:, None]
         return scores
 
     def word_sums(self, units: np.ndarray, sizes: np.ndarray) -> np.ndarray | None:
@@ -857,6 +851,13 @@ def _segment_sums(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     if len(values):
         sums[filled] = np.add.reduceat(values, (np.cumsum(sizes) - sizes)[filled], axis=0)
     return sums
+
+
+def _norm_totals(summed: np.ndarray, norm: str) -> np.ndarray:
+    """Row norms from per-row sums of squares (l2) or of absolute values (l1); 1 for an empty row."""
+    totals = np.sqrt(summed) if norm == "l2" else summed.copy()
+    totals[totals == 0.0] = 1.0  # sklearn leaves empty rows alone
+    return totals
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:
