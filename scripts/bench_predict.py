@@ -38,6 +38,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from classify.data import load_labeled
+from classify.lean import _vectorizers
 from classify.model import DEFAULT_MODEL, card_path, fit, lean_path, load_card, load_model, save_model
 from classify.predict import decode_lines, iter_line_batches
 
@@ -139,8 +140,7 @@ def train_fasttext(texts: list[str], labels: list[str], folder: Path):
 
 
 def vectorizers(pipeline) -> list:
-    features = pipeline.named_steps["tfidf"]
-    return [t for _, t in getattr(features, "transformer_list", [("", features)]) if not isinstance(t, str)]
+    return _vectorizers(pipeline.named_steps["tfidf"])
 
 
 def describe(pipeline) -> str:
