@@ -26,15 +26,15 @@ DEFAULT_MODEL = PACKAGE_ROOT.parent / "models" / "stance.joblib"
 SEED = 0
 
 DEFAULT_PARAMS: dict[str, Any] = {
-    "tfidf__word__ngram_range": (1, 3),
+    "tfidf__word__ngram_range": (1, 2),
     "tfidf__word__min_df": 2,
     "tfidf__word__sublinear_tf": True,
     "tfidf__char__analyzer": "char_wb",
     "tfidf__char__ngram_range": (2, 5),
     "tfidf__char__min_df": 2,
     "tfidf__char__sublinear_tf": True,
-    "clf__C": 30.0,
-    "clf__class_weight": None,
+    "clf__C": 10.0,
+    "clf__class_weight": "balanced",
 }
 """Settings chosen by grouped cross-validation on the training data (scripts/tune.py)."""
 
