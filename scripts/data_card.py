@@ -118,7 +118,7 @@ def main() -> None:
         f" {agree['cohen_kappa']:.3f}**. The {agree['disagreements']} disagreements were resolved by the",
         f"guide ({agree['resolved_to_writer']} to the writer's label, {agree['resolved_to_second']} to the"
         " second pass's, the rest to a third label), with a `note` saying why. A consistency pass then",
-        "went over the 2,475 sentences that a keyword search found about payments and increases or about",
+        "went over the 3,688 sentences that a keyword search found about payments and increases or about",
         "slowing a cut, against readings 1, 3 and 5 of `ADJUDICATE.md` (offers turned down, agreed increases,",
         f"slowed cuts), and changed {agree['changed_after_agreement']} labels that both passes had agreed on"
         " (their `note` starts with",
