@@ -9,7 +9,8 @@ processing below mirrors ``sklearn.feature_extraction.text`` step by step, so
 probabilities agree with ``pipeline.predict_proba`` to rounding error.
 
 For bulk prediction, the word and char_wb analyzers work one distinct word at
-a time: each word is analysed once and kept (see :class:`_WordTable`), and
+a time: each word is analysed once and kept (see :class:`_WordTable`), a
+batch's words are found in numpy without making a string per word, and
 char_wb scores are sums of per-word sums, corrected for the few grams that
 repeat within a text, so that a batch costs little more than splitting it.
 
@@ -19,6 +20,7 @@ repeat within a text, so that a batch costs little more than splitting it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -34,17 +36,20 @@ FORMAT_VERSION = 1
 _CHUNK = 1024
 """Documents scored per numpy pass: bounds memory, and was fastest (cache-sized arrays)."""
 
-_WORD_CACHE_LIMIT = 1 << 15
-"""Distinct words a word table keeps, analysed, before it starts afresh (10 to 20 MB)."""
+_WORD_CACHE_LIMIT = 1 << 16
+"""Distinct words a word table keeps, analysed, before it starts afresh (about 20 MB)."""
 
 _MAP_SLOTS = 1 << 16
-"""Slots of the smallest hash map of n-gram keys."""
+"""Cells of the smallest hash table (of n-gram keys, or of words)."""
 
 _DENSE_KEYS = 1 << 18
 """n-grams with at most this many possible keys are looked up in a plain array (2 MB), not a hash map."""
 
 _KEYED_WORDS = 64
 """New char_wb words analysed together through integer keys (numpy) rather than one by one."""
+
+_KEY_CHARS = 16
+"""Characters of a word's key in the word index (see :class:`_WordIndex`); longer words go through a dict."""
 
 _SCRATCH_CELLS = 1 << 20
 """Cells of the (row, term) table that counts repeated entries (4 MB)."""
@@ -113,17 +118,8 @@ class _IntMap:
         self.shift = np.uint64(64 - bits)
         self.keys = np.full(1 << bits, self._EMPTY, dtype=np.int64)
         self.values = np.zeros(1 << bits, dtype=np.int64)
-        pending, slots = np.arange(len(keys)), self._slots(keys)
-        while len(pending):
-            free = self.keys[slots] == self._EMPTY
-            # Of several keys wanting the same free slot, the first one gets it.
-            _, first = np.unique(slots[free], return_index=True)
-            won = np.flatnonzero(free)[first]
-            self.keys[slots[won]] = keys[pending[won]]
-            self.values[slots[won]] = values[pending[won]]
-            lost = np.ones(len(pending), dtype=bool)
-            lost[won] = False
-            pending, slots = pending[lost], (slots[lost] + 1) & self.mask
+        placed = _claim_cells(np.zeros(len(self.keys), dtype=bool), self._slots(keys))
+        self.keys[placed], self.values[placed] = keys, values
 
     def _slots(self, keys: np.ndarray) -> np.ndarray:
         return ((keys.astype(np.uint64) * self._MULTIPLIER) >> self.shift).astype(np.int64)
@@ -139,6 +135,27 @@ class _IntMap:
             probe = ~hit & (stored != self._EMPTY)
             pending, slots = pending[probe], (slots[probe] + 1) & self.mask
         return found
+
+
+def _claim_cells(taken: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Open addressing in bulk: the free cell each new key gets, probing on from its own cell.
+
+    ``taken`` marks the cells in use (a power of two of them) and is updated;
+    of several keys wanting the same free cell, the first one gets it.
+    """
+    mask = len(taken) - 1
+    placed = np.empty(len(cells), dtype=np.int64)
+    pending = np.arange(len(cells))
+    while len(pending):
+        free = ~taken[cells]
+        _, first = np.unique(cells[free], return_index=True)
+        won = np.flatnonzero(free)[first]
+        placed[pending[won]] = cells[won]
+        taken[cells[won]] = True
+        lost = np.ones(len(pending), dtype=bool)
+        lost[won] = False
+        pending, cells = pending[lost], (cells[lost] + 1) & mask
+    return placed
 
 
 class _DenseMap:
@@ -522,6 +539,12 @@ class _WordTable:
     char_wb grams never cross a word boundary, nor do tokens of the default
     pattern, so a word is analysed once, not once per occurrence or batch, and
     a batch is its words' slots: their units are copied out in numpy.
+
+    Finding a batch's words is numpy work too: whitespace is found in the
+    batch's code points, and a word of up to ``_KEY_CHARS`` characters is
+    found in a hash table of its code points (see :class:`_WordIndex`), so
+    that no string is made for a word seen before. Longer words, and new
+    ones, go through a dict of strings.
     """
 
     def __init__(self, blocks: list[_Block]):
@@ -531,6 +554,7 @@ class _WordTable:
 
     def clear(self) -> None:
         self.slots: dict[str, int] = {}
+        self.index = _WordIndex()
         self.analyses = [_Analyses(block) for block in self.blocks]
 
     def split(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -540,19 +564,130 @@ class _WordTable:
         char_wb squashes whitespace runs first, but its regex class and
         ``str.isspace`` cover the same characters, so that changes nothing.
         """
-        per_doc = list(map(str.split, map(self.preprocess, docs)))
-        words = list(chain.from_iterable(per_doc))
+        texts = list(map(self.preprocess, docs))
+        # A line break between docs: whitespace, so no word spans two docs. The
+        # padding lets every word start a full key window.
+        text = "\n".join(texts) + " " * _KEY_CHARS
+        codes, data = _key_bytes(text)
+        starts, ends = _word_bounds(codes)
+        doc_starts = np.cumsum([0] + [len(t) + 1 for t in texts])
+        counts = np.diff(np.searchsorted(starts, doc_starts))
         if len(self.slots) >= _WORD_CACHE_LIMIT:
             self.clear()
-        slots = np.fromiter(map(self.slots.get, words, repeat(-1)), dtype=np.int64, count=len(words))
+        keys = self.index.keys(data, starts, ends - starts)
+        slots = self.index.get(*keys)
         missing = np.flatnonzero(slots < 0).tolist()
         if missing:
-            new = list(dict.fromkeys([words[i] for i in missing]))
-            self.slots.update(zip(new, count(len(self.slots))))
-            for analyses in self.analyses:
-                analyses.add(new)
-            slots[missing] = [self.slots[words[i]] for i in missing]
-        return slots, np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
+            words = [text[s:e] for s, e in zip(starts[missing].tolist(), ends[missing].tolist())]
+            new = [w for w in dict.fromkeys(words) if w not in self.slots]
+            if new:
+                first = len(self.slots)
+                self.slots.update(zip(new, count(first)))
+                for analyses in self.analyses:
+                    analyses.add(new)
+            found = np.fromiter(map(self.slots.__getitem__, words), dtype=np.int64, count=len(words))
+            slots[missing] = found
+            if new:
+                added = np.flatnonzero(found >= first)
+                _, once = np.unique(found[added], return_index=True)
+                self.index.add(found[added[once]], *(k[missing][added[once]] for k in keys))
+        return slots, counts
+
+
+class _WordIndex:
+    """Slots of short ASCII words by their bytes: an open-addressing hash table in numpy.
+
+    A word's key is its bytes, zero-filled to ``_KEY_CHARS`` (two uint64),
+    and its length. A lookup compares the whole key, so a hit is always the
+    same word; a longer word, or one with a byte over 127 (any non-ASCII
+    character is one, see :func:`_key_bytes`), is never indexed, and so
+    never found: the dict has it.
+    """
+
+    _MULTIPLIERS = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
+
+    def __init__(self):
+        self.cells = np.full(_MAP_SLOTS, -1, dtype=np.int64)
+        self.low = np.zeros(0, dtype=np.uint64)
+        self.high = np.zeros(0, dtype=np.uint64)
+        self.lengths = np.zeros(0, dtype=np.int64)  # -1: a slot not indexed
+        self.used = 0
+
+    @classmethod
+    def keys(cls, data: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
+        """(low, high, length, hash) of the words at ``starts`` of :func:`_key_bytes` ``data``."""
+        windows = np.lib.stride_tricks.sliding_window_view(data, _KEY_CHARS)[starts]
+        windows *= np.arange(_KEY_CHARS, dtype=np.uint8) < lengths[:, None]
+        halves = windows.view(np.uint64)
+        low, high = halves[:, 0], halves[:, 1]
+        return low, high, lengths, cls._hash(low, high, lengths)
+
+    @classmethod
+    def _hash(cls, low: np.ndarray, high: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        hashes = low * cls._MULTIPLIERS[0]
+        hashes ^= high * cls._MULTIPLIERS[1] + lengths.astype(np.uint64)
+        return hashes
+
+    def _cells(self, hashes: np.ndarray) -> np.ndarray:
+        """Fibonacci hashing: the top bits of a product pick the cell."""
+        shift = np.uint64(65 - len(self.cells).bit_length())
+        return ((hashes * self._MULTIPLIERS[0]) >> shift).astype(np.int64)
+
+    def get(self, low, high, lengths, hashes) -> np.ndarray:
+        """The slot of every key, -1 where absent."""
+        found = np.full(len(lengths), -1, dtype=np.int64)
+        mask = len(self.cells) - 1
+        pending, cells = np.arange(len(lengths)), self._cells(hashes)
+        while len(pending):
+            slot = self.cells[cells]
+            stored = np.flatnonzero(slot >= 0)
+            slot, cells, pending = slot[stored], cells[stored], pending[stored]
+            hit = (
+                (self.low[slot] == low[pending])
+                & (self.high[slot] == high[pending])
+                & (self.lengths[slot] == lengths[pending])
+            )
+            found[pending[hit]] = slot[hit]
+            pending, cells = pending[~hit], (cells[~hit] + 1) & mask
+        return found
+
+    def add(self, slots, low, high, lengths, hashes) -> None:
+        """Index new words (absent ones, one key each) under their slots; words it cannot key are left out."""
+        keyed = (lengths <= _KEY_CHARS) & _is_ascii(low) & _is_ascii(high)
+        slots, low, high, lengths, hashes = (a[keyed] for a in (slots, low, high, lengths, hashes))
+        end = int(slots.max(initial=-1)) + 1
+        if end > len(self.lengths):
+            self.low, self.high = _grow(self.low, end), _grow(self.high, end)
+            self.lengths = _grow(self.lengths, end, fill=-1)
+        self.low[slots], self.high[slots], self.lengths[slots] = low, high, lengths
+        self.used += len(slots)
+        if 2 * self.used > len(self.cells):  # at most half full: rebuild bigger
+            size = len(self.cells)
+            while 2 * self.used > size:
+                size *= 2
+            self.cells = np.full(size, -1, dtype=np.int64)
+            slots = np.flatnonzero(self.lengths >= 0)
+            hashes = self._hash(self.low[slots], self.high[slots], self.lengths[slots])
+        self.cells[_claim_cells(self.cells >= 0, self._cells(hashes))] = slots
+
+
+_HIGH_BITS = np.uint64(0x8080808080808080)
+
+
+def _is_ascii(packed: np.ndarray) -> np.ndarray:
+    return (packed & _HIGH_BITS) == 0
+
+
+def _key_bytes(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(code points for finding whitespace, bytes for word keys) of ``text``: one array when it is ASCII.
+
+    In the key bytes a non-ASCII character becomes 128, which no indexed word has.
+    """
+    if text.isascii():
+        data = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        return data, data
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    return codes, np.minimum(codes, 128).astype(np.uint8)
 
 
 class _Analyses:
@@ -837,6 +972,33 @@ def _combine(columns: list[np.ndarray], base: int) -> np.ndarray:
 
 def _code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.int64)
+
+
+_LAST_SPACE = 0x3000
+"""No code point above U+3000 (ideographic space) is whitespace (a test checks every one)."""
+
+
+@functools.cache
+def _space_table() -> np.ndarray:
+    """``str.isspace`` of every code point up to and including one past :data:`_LAST_SPACE`."""
+    return np.array([chr(c).isspace() for c in range(_LAST_SPACE + 2)])
+
+
+def _word_bounds(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end of every run of non-whitespace code points; ``codes`` must end with whitespace."""
+    table = _space_table()
+    inside = ~table[codes if codes.dtype == np.uint8 else np.minimum(codes, len(table) - 1)]
+    edges = np.flatnonzero(inside[1:] != inside[:-1]) + 1
+    if inside[0]:
+        edges = np.concatenate(([0], edges))
+    return edges[0::2], edges[1::2]
+
+
+def _grow(array: np.ndarray, size: int, fill=0) -> np.ndarray:
+    """``array`` with room for at least ``size`` rows (doubling), new rows set to ``fill``."""
+    grown = np.full((max(size, 2 * len(array)), *array.shape[1:]), fill, dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown
 
 
 def _rows(counts) -> np.ndarray:

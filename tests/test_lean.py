@@ -316,6 +316,46 @@ def test_int_map_finds_exactly_its_keys(keys, others):
     assert table.get(np.array(queries, dtype=np.int64)).tolist() == expected
 
 
+def test_no_whitespace_above_the_space_table():
+    every_char = (chr(c) for c in range(lean._LAST_SPACE + 1, sys.maxunicode + 1))
+    assert not [c for c in every_char if c.isspace()]
+
+
+SPLIT_TEXTS = st.one_of(st.text(), MIXED, st.text(alphabet=st.characters(max_codepoint=127)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=SPLIT_TEXTS)
+def test_word_bounds_are_str_split(text):
+    padded = text + " " * lean._KEY_CHARS
+    starts, ends = lean._word_bounds(lean._key_bytes(padded)[0])
+    assert [padded[s:e] for s, e in zip(starts.tolist(), ends.tolist())] == text.split()
+
+
+LOOKALIKES = ["a", "a\x00", "\x00a", "ab", "ba", "a" * 16, "a" * 17, "\u00e9", "e\u0301", "\U0001f44d", "\x7f"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(batches=st.lists(st.lists(st.one_of(SPLIT_TEXTS, st.sampled_from(LOOKALIKES)), max_size=6), max_size=4))
+def test_word_table_gives_each_word_one_slot(batches):
+    """Every occurrence of a word, found through the dict or the numpy index, has the word's own slot."""
+    table = LeanModel.from_pipeline(fitted("char_wb25")[0], SHA)._word_tables[0]
+    for docs in [*batches, *batches]:  # the second pass finds the words in the index
+        slots, counts = table.split(docs)
+        words = [word for doc in docs for word in doc.lower().split()]
+        assert counts.tolist() == [len(doc.lower().split()) for doc in docs]
+        assert slots.tolist() == [table.slots[word] for word in words]
+
+
+def test_word_index_growing_keeps_results(monkeypatch):
+    monkeypatch.setattr(lean, "_MAP_SLOTS", 4)
+    pipeline, _ = fitted("union-sublinear")
+    model = LeanModel.from_pipeline(pipeline, SHA)
+    assert len(model._word_tables[0].index.cells) == 4
+    assert_same(pipeline, model, CHECK)
+    assert len(model._word_tables[0].index.cells) > 4
+
+
 def test_unusual_vocabulary_round_trips(tmp_path):
     odd = ["lone \ud800 surrogate", "nul\x00byte \ubbf8\uad70 \u2028sep", '"quoted" {json} \\n']
     texts = TEXTS + odd

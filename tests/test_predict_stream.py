@@ -49,8 +49,9 @@ def test_vectorised_rounding_is_pythons(values):
     assert predict._round6(np.array(values)).tolist() == [round(v, 6) for v in values]
 
 
-def test_json_lines_are_byte_identical_to_json_dumps(tagger):
-    texts = REALISTIC + ODD + CHECK[-8:]
+@pytest.mark.parametrize("blanks", [True, False])
+def test_json_lines_are_byte_identical_to_json_dumps(tagger, blanks):
+    texts = [t for t in REALISTIC + ODD + CHECK[-8:] if blanks or t.strip()]
     expected = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in tagger.rows(texts))
     assert predict._JsonLines(tagger.classes)(texts, *tagger._predict(texts)) == expected
 
