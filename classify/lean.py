@@ -587,10 +587,10 @@ class _WordTable:
                     analyses.add(new)
             found = np.fromiter(map(self.slots.__getitem__, words), dtype=np.int64, count=len(words))
             slots[missing] = found
-            if new:
+            if new:  # the index takes them in slot order: the first occurrence of each
                 added = np.flatnonzero(found >= first)
                 _, once = np.unique(found[added], return_index=True)
-                self.index.add(found[added[once]], *(k[missing][added[once]] for k in keys))
+                self.index.add(*(k[missing][added[once]] for k in keys))
         return slots, counts
 
 
@@ -611,7 +611,7 @@ class _WordIndex:
         self.low = np.zeros(0, dtype=np.uint64)
         self.high = np.zeros(0, dtype=np.uint64)
         self.lengths = np.zeros(0, dtype=np.int64)  # -1: a slot not indexed
-        self.used = 0
+        self.n_slots = self.used = 0
 
     @classmethod
     def keys(cls, data: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
@@ -651,22 +651,21 @@ class _WordIndex:
             pending, cells = pending[~hit], (cells[~hit] + 1) & mask
         return found
 
-    def add(self, slots, low, high, lengths, hashes) -> None:
-        """Index new words (absent ones, one key each) under their slots; words it cannot key are left out."""
+    def add(self, low, high, lengths, hashes) -> None:
+        """Take the next slots' words (new ones, in slot order); those it cannot key are not indexed."""
         keyed = (lengths <= _KEY_CHARS) & _is_ascii(low) & _is_ascii(high)
-        slots, low, high, lengths, hashes = (a[keyed] for a in (slots, low, high, lengths, hashes))
-        end = int(slots.max(initial=-1)) + 1
-        if end > len(self.lengths):
-            self.low, self.high = _grow(self.low, end), _grow(self.high, end)
-            self.lengths = _grow(self.lengths, end, fill=-1)
-        self.low[slots], self.high[slots], self.lengths[slots] = low, high, lengths
+        slots, hashes = self.n_slots + np.flatnonzero(keyed), hashes[keyed]
+        self.low = _append(self.low, self.n_slots, low)
+        self.high = _append(self.high, self.n_slots, high)
+        self.lengths = _append(self.lengths, self.n_slots, np.where(keyed, lengths, -1))
+        self.n_slots += len(lengths)
         self.used += len(slots)
         if 2 * self.used > len(self.cells):  # at most half full: rebuild bigger
             size = len(self.cells)
             while 2 * self.used > size:
                 size *= 2
             self.cells = np.full(size, -1, dtype=np.int64)
-            slots = np.flatnonzero(self.lengths >= 0)
+            slots = np.flatnonzero(self.lengths[: self.n_slots] >= 0)
             hashes = self._hash(self.low[slots], self.high[slots], self.lengths[slots])
         self.cells[_claim_cells(self.cells >= 0, self._cells(hashes))] = slots
 
@@ -686,7 +685,7 @@ def _key_bytes(text: str) -> tuple[np.ndarray, np.ndarray]:
     if text.isascii():
         data = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
         return data, data
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    codes = _code_points(text)
     return codes, np.minimum(codes, 128).astype(np.uint8)
 
 
@@ -971,7 +970,7 @@ def _combine(columns: list[np.ndarray], base: int) -> np.ndarray:
 
 
 def _code_points(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.int64)
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
 
 
 _LAST_SPACE = 0x3000
@@ -992,13 +991,6 @@ def _word_bounds(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if inside[0]:
         edges = np.concatenate(([0], edges))
     return edges[0::2], edges[1::2]
-
-
-def _grow(array: np.ndarray, size: int, fill=0) -> np.ndarray:
-    """``array`` with room for at least ``size`` rows (doubling), new rows set to ``fill``."""
-    grown = np.full((max(size, 2 * len(array)), *array.shape[1:]), fill, dtype=array.dtype)
-    grown[: len(array)] = array
-    return grown
 
 
 def _rows(counts) -> np.ndarray:
