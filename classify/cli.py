@@ -169,7 +169,7 @@ def predict(
         from .predict import csv_header
 
         body = format_rows(rows, fmt, tagger.classes)
-        _write_chunks(([csv_header(tagger.classes)] if fmt == "csv" else []) + [body], output)
+        _write_chunks([((csv_header(tagger.classes) if fmt == "csv" else "") + body).encode()], output)
 
 
 def _open_input(path: Path):
@@ -182,14 +182,16 @@ def _open_input(path: Path):
 
 
 def _write_chunks(chunks, output: Path | None) -> None:
+    """UTF-8 bytes to stdout, or atomically to ``output``."""
     if output is None:
-        for chunk in chunks:
-            sys.stdout.write(chunk)
         sys.stdout.flush()
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
         return
     from .persist import atomic_open
 
-    with atomic_open(output) as handle:
+    with atomic_open(output, "wb") as handle:
         for chunk in chunks:
             handle.write(chunk)
 

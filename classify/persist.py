@@ -35,8 +35,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file beside ``path`` that replaces it when closed cleanly."""
-    encoding = None if "b" in mode else "utf-8"
-    with atomic_path(path) as tmp, open(tmp, mode, encoding=encoding, newline="") as handle:
+    text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+    with atomic_path(path) as tmp, open(tmp, mode, **text) as handle:
         yield handle
 
 

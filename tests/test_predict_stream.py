@@ -49,6 +49,13 @@ def test_vectorised_rounding_is_pythons(values):
     assert predict._round6(np.array(values)).tolist() == [round(v, 6) for v in values]
 
 
+def test_numbers_are_written_as_repr_writes_them():
+    """Every value rounding to 6 places can give, 0 to 1: the two table parts make its repr."""
+    values = np.arange(10**6 + 1) / 1e6
+    (heads, tails), *_ = predict._Sixths()(values[:, None])
+    assert list(map(str.__add__, heads, tails)) == list(map(repr, values.tolist()))
+
+
 @pytest.mark.parametrize("blanks", [True, False])
 def test_json_lines_are_byte_identical_to_json_dumps(tagger, blanks):
     texts = [t for t in REALISTIC + ODD + CHECK[-8:] if blanks or t.strip()]
@@ -60,7 +67,7 @@ def test_json_lines_are_byte_identical_to_json_dumps(tagger, blanks):
 def test_json_lines_with_odd_class_names_and_non_finite_values(last):
     classes = ['a "b"', "100%", "c\\d"]
     texts = ["x", "", "y"]
-    found = ([0, 2], [classes[1], classes[0]], [[0.25, 0.5], [0.5, 0.0], [0.25, last]])
+    found = ([0, 2], [classes[1], classes[0]], np.array([[0.25, 0.5, 0.25], [0.5, 0.0, last]]))
     expected = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in predict._rows(texts, *found, classes))
     assert predict._JsonLines(classes)(texts, *found) == expected
 
@@ -69,9 +76,9 @@ def test_json_lines_with_odd_class_names_and_non_finite_values(last):
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_stream_matches_row_by_row_formatting_in_order(small_model, tagger, fmt, jobs):
     texts = (REALISTIC + ["", "  "] + TEXTS) * 3
-    chunks = predict_stream(io.BytesIO(lines_of(texts)), small_model, fmt, jobs=jobs, batch_lines=7)
+    chunks = predict_stream(io.BytesIO(lines_of(texts)), small_model, fmt, jobs=jobs, batch_bytes=100)
     header = predict.csv_header(tagger.classes) if fmt == "csv" else ""
-    assert "".join(chunks) == header + format_rows(tagger.rows(texts), fmt, tagger.classes)
+    assert b"".join(chunks).decode() == header + format_rows(tagger.rows(texts), fmt, tagger.classes)
 
 
 # Reading lines
@@ -88,19 +95,22 @@ def test_stream_matches_row_by_row_formatting_in_order(small_model, tagger, fmt,
 )
 def test_decoding_errors_name_the_first_bad_line(raw, first, message, line):
     with pytest.raises(ClassifyError, match=message) as error:
-        predict.decode_lines(raw.splitlines(keepends=True), first, "in.txt")
+        predict.decode_lines(raw, first, "in.txt")
     assert error.value.line == line and error.value.path == "in.txt"
 
 
 def test_decoding_drops_bom_on_line_one_only_and_line_endings():
-    raw = [b"\xef\xbb\xbfone\r\n", b"two\r\r\n", b"\xef\xbb\xbfthree\n", b"last"]
+    raw = b"\xef\xbb\xbfone\r\ntwo\r\r\n\xef\xbb\xbfthree\nlast"
     assert predict.decode_lines(raw, 1, "x") == ["one", "two", "\ufeffthree", "last"]
-    assert predict.decode_lines(raw[:1], 5, "x") == ["\ufeffone"]
+    assert predict.decode_lines(raw, 5, "x")[0] == "\ufeffone"
 
 
-def test_batches_keep_line_numbers():
-    batches = list(predict.iter_line_batches(io.BytesIO(b"a\nb\nc\nd\ne"), "x", 2))
-    assert batches == [(1, [b"a\n", b"b\n"]), (3, [b"c\n", b"d\n"]), (5, [b"e"])]
+def test_batches_are_whole_lines_and_keep_line_numbers():
+    batches = list(predict.iter_line_batches(io.BytesIO(b"a\nbb\nccc\r\n\nd\ne"), "x", 3))
+    assert batches == [(1, b"a\nbb\n"), (3, b"ccc\r\n"), (4, b"\nd\n"), (6, b"e")]
+    assert list(predict.iter_line_batches(io.BytesIO(b"no line break"), "x")) == [(1, b"no line break")]
+    with pytest.raises(ClassifyError, match="no input lines"):
+        list(predict.iter_line_batches(io.BytesIO(b""), "x"))
 
 
 # The lean model's word table and keyed char_wb analysis
