@@ -45,8 +45,8 @@ _MAP_SLOTS = 1 << 16
 _DENSE_KEYS = 1 << 18
 """n-grams with at most this many possible keys are looked up in a plain array (2 MB), not a hash map."""
 
-_KEYED_WORDS = 64
-"""New char_wb words analysed together through integer keys (numpy) rather than one by one."""
+_KEYED_WORDS = 16
+"""New char_wb words analysed together through integer keys (numpy), not one by one: cheaper from about 16 on."""
 
 _KEY_CHARS = 16
 """Characters of a word's key in the word index (see :class:`_WordIndex`); longer words go through a dict."""
@@ -219,18 +219,22 @@ class _Block:
         self.settings = settings = _check_settings(settings)
         if not terms or set(map(type, terms)) != {str}:
             raise ValueError("vocabulary must be a non-empty list of strings")
-        self.terms = terms
-        self.vocabulary = dict(zip(terms, range(len(terms))))
-        if len(self.vocabulary) != len(terms):
-            raise ValueError("vocabulary has duplicate terms")
         if idf is not None:
             idf = np.asarray(idf)
             if idf.dtype != np.float64 or idf.shape != (len(terms),):
                 raise ValueError("idf must be float64 with one weight per vocabulary term")
-        self.idf = idf
+        self.terms, self.idf = terms, idf  # as exported: sklearn's column order
+        # Inside, a term's id is its rank by idf, the most common first: the grams
+        # most texts share then sit together in every table indexed by term, and
+        # counting a batch's grams mostly hits the cache.
+        self.order = np.arange(len(terms)) if idf is None else np.argsort(idf, kind="stable")
+        self.vocabulary = dict(zip([terms[i] for i in self.order.tolist()], range(len(terms))))
+        if len(self.vocabulary) != len(terms):
+            raise ValueError("vocabulary has duplicate terms")
+        self._idf = None if idf is None else idf[self.order]
         self.ngram_range = tuple(settings["ngram_range"])
         self.preprocess = _preprocessor(settings["lowercase"], settings["strip_accents"])
-        self.weights: np.ndarray | None = None  # this block's rows of coef.T, set by LeanModel
+        self.weights: np.ndarray | None = None  # this block's columns of coef, by term id, set by LeanModel
         self._scratch: np.ndarray | None = None
         self._gram_table: np.ndarray | None = None
         if settings["analyzer"] == "word":
@@ -289,22 +293,23 @@ class _Block:
 
     def _word_keys(self) -> None:
         """Token ids and n-gram keys; a term's tokens are its parts between spaces."""
-        parts = " ".join(self.terms).split(" ")
+        terms = list(self.vocabulary)  # by term id
+        parts = " ".join(terms).split(" ")
         self.token_ids = {token: i for i, token in enumerate(dict.fromkeys(parts))}
         self.gram_keys = _GramKeys.build(
             np.fromiter(map(self.token_ids.__getitem__, parts), dtype=np.int64, count=len(parts)),
-            np.fromiter(map(str.count, self.terms, repeat(" ")), np.int64, len(self.terms)) + 1,
+            np.fromiter(map(str.count, terms, repeat(" ")), np.int64, len(terms)) + 1,
             len(self.token_ids),
             self.ngram_range,
         )
 
     def _char_keys(self) -> None:
         """Character ids (sorted code points of the vocabulary) and n-gram keys."""
-        codes = _code_points("".join(self.terms))
+        codes = _code_points("".join(self.vocabulary))  # terms by id
         self.alphabet = np.unique(codes)
         self.gram_keys = _GramKeys.build(
             np.searchsorted(self.alphabet, codes),
-            np.fromiter(map(len, self.terms), dtype=np.int64, count=len(self.terms)),
+            np.fromiter(map(len, self.vocabulary), dtype=np.int64, count=len(self.vocabulary)),
             len(self.alphabet),
             self.ngram_range,
         )
@@ -422,7 +427,7 @@ class _Block:
         return _rows(counts)[known], terms[known]
 
     def scores(self, docs: list[str]) -> np.ndarray:
-        """This block's share of ``X @ coef.T``, shape (len(docs), n_outputs)."""
+        """This block's share of ``(X @ coef.T).T``, shape (n_outputs, len(docs))."""
         rows, cols = self.entries(docs)
         return self._tfidf_scores(rows, cols, len(docs))
 
@@ -441,14 +446,14 @@ class _Block:
         """
         rows, cols, counts = self._count_pairs(rows, cols, n_rows)
         values = self._tf(counts)
-        if self.idf is not None:
-            values *= self.idf[cols]
+        if self._idf is not None:
+            values *= self._idf[cols]
         norm = self.settings["norm"]
         if norm is not None:
             summed = _row_sums(rows, values * values if norm == "l2" else np.abs(values), n_rows)
             values /= _norm_totals(summed, norm)[rows]
-        weighted = self.weights.take(cols, axis=0)
-        weighted *= values[:, None]
+        weighted = self.weights.take(cols, axis=1)
+        weighted *= values
         return _segment_sums(weighted, np.bincount(rows, minlength=n_rows))
 
     def _char_wb_scores(self, analyses: _Analyses, slots: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -461,36 +466,36 @@ class _Block:
         when binary); most grams occur once, which saves building and
         multiplying the full matrix.
         """
-        sums = _segment_sums(analyses.sums[slots], counts)
+        sums = _segment_sums(analyses.sums.take(slots, axis=1), counts)
         rows, cols, repeats = self._count_pairs(*analyses.expand(slots, counts), len(counts), at_least=2)
-        n_outputs = self.weights.shape[1]
+        n_outputs = self.weights.shape[0]
         if len(rows):
             repeats = repeats.astype(np.float64)
             f = self._tf(repeats)
-            corrections = self._gram_sums_table()[cols]
-            corrections[:, :n_outputs] *= (f - repeats)[:, None]
+            corrections = self._gram_sums_table().take(cols, axis=1)
+            corrections[:n_outputs] *= f - repeats
             if self.settings["norm"] is not None:
-                corrections[:, n_outputs] *= (f * f if self.settings["norm"] == "l2" else f) - repeats
+                corrections[n_outputs] *= (f * f if self.settings["norm"] == "l2" else f) - repeats
             sums += _segment_sums(corrections, np.bincount(rows, minlength=len(counts)))
-        scores = sums[:, :n_outputs]
+        scores = sums[:n_outputs]
         if self.settings["norm"] is not None:
-            scores /= _norm_totals(sums[:, n_outputs], self.settings["norm"])[:, None]
+            scores /= _norm_totals(sums[n_outputs], self.settings["norm"])
         return scores
 
     def word_sums(self, units: np.ndarray, sizes: np.ndarray) -> np.ndarray | None:
-        """For char_wb, per word (``sizes[i]`` units each) its row of :meth:`_gram_sums_table` summed."""
+        """For char_wb, per word (``sizes[i]`` units each) its columns of :meth:`_gram_sums_table` summed."""
         if self.settings["analyzer"] != "char_wb":
             return None
-        return _segment_sums(self._gram_sums_table()[units], sizes)
+        return _segment_sums(self._gram_sums_table().take(units, axis=1), sizes)
 
     def _gram_sums_table(self) -> np.ndarray:
-        """Per term: ``idf * weights``, then its share of the norm (idf squared for l2, idf for l1)."""
+        """Per term (a column): ``idf * weights``, then its share of the norm (idf squared for l2, idf for l1)."""
         if self._gram_table is None:
-            idf = np.ones(len(self.terms)) if self.idf is None else self.idf
-            columns = [self.weights * idf[:, None]]
+            idf = np.ones(len(self.terms)) if self._idf is None else self._idf
+            parts = [self.weights * idf]
             if self.settings["norm"] is not None:
-                columns.append((idf * idf if self.settings["norm"] == "l2" else idf)[:, None])
-            self._gram_table = np.hstack(columns)
+                parts.append((idf * idf if self.settings["norm"] == "l2" else idf)[None])
+            self._gram_table = np.vstack(parts)
         return self._gram_table
 
     def _tf(self, counts: np.ndarray) -> np.ndarray:
@@ -508,7 +513,7 @@ class _Block:
 
         ``rows`` must be in order.
         For a group of rows at a time, every entry writes its position into a
-        (row, term) table; reading the table back gives the entries of one pair
+        (term, row) table; reading the table back gives the entries of one pair
         a single position among theirs, so counting positions counts pairs.
         Several times faster than sorting.
         """
@@ -523,7 +528,7 @@ class _Block:
         for start, end, first_row in zip(bounds, bounds[1:], range(0, n_rows, group)):
             if start == end:
                 continue
-            keys = (rows[start:end] - first_row) * n_terms + cols[start:end]
+            keys = cols[start:end] * group + (rows[start:end] - first_row)  # a common term's cells are adjacent
             scratch[keys] = positions[: end - start]
             totals = np.bincount(scratch[keys], minlength=end - start)
             first = np.flatnonzero(totals >= at_least)
@@ -613,13 +618,23 @@ class _WordIndex:
         self.lengths = np.zeros(0, dtype=np.int64)  # -1: a slot not indexed
         self.n_slots = self.used = 0
 
+    # Per word length (up to _KEY_CHARS): the bytes of each half that belong to the word.
+    _LOW_MASKS = np.array([(1 << 8 * min(n, 8)) - 1 for n in range(_KEY_CHARS + 1)], dtype=np.uint64)
+    _HIGH_MASKS = np.array([(1 << 8 * max(n - 8, 0)) - 1 for n in range(_KEY_CHARS + 1)], dtype=np.uint64)
+
     @classmethod
     def keys(cls, data: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
-        """(low, high, length, hash) of the words at ``starts`` of :func:`_key_bytes` ``data``."""
-        windows = np.lib.stride_tricks.sliding_window_view(data, _KEY_CHARS)[starts]
-        windows *= np.arange(_KEY_CHARS, dtype=np.uint8) < lengths[:, None]
-        halves = windows.view(np.uint64)
-        low, high = halves[:, 0], halves[:, 1]
+        """(low, high, length, hash) of the words at ``starts`` of :func:`_key_bytes` ``data``.
+
+        ``data`` must go on for ``_KEY_CHARS`` bytes after the last start.
+        """
+        # The 8 bytes from every offset, as one little-endian uint64 each (overlapping views).
+        packed = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
+        short = np.minimum(lengths, _KEY_CHARS)
+        low = packed[starts]
+        low &= cls._LOW_MASKS[short]
+        high = packed[starts + 8]
+        high &= cls._HIGH_MASKS[short]
         return low, high, lengths, cls._hash(low, high, lengths)
 
     @classmethod
@@ -720,13 +735,13 @@ class _Analyses:
 
 
 def _append(array: np.ndarray, used: int, extra: np.ndarray) -> np.ndarray:
-    """``array[:used]`` followed by ``extra``, in ``array`` itself while it has room (else one twice as big)."""
-    end = used + len(extra)
-    if end > len(array):
-        grown = np.empty((2 * end, *array.shape[1:]), dtype=array.dtype)
-        grown[:used] = array[:used]
+    """``array[..., :used]``, then ``extra`` along the last axis: in ``array`` while it has room, else in a new one."""
+    end = used + extra.shape[-1]
+    if end > array.shape[-1]:
+        grown = np.empty((*array.shape[:-1], 2 * end), dtype=array.dtype)
+        grown[..., :used] = array[..., :used]
         array = grown
-    array[used:end] = extra
+    array[..., used:end] = extra
     return array
 
 
@@ -801,10 +816,9 @@ class LeanModel:
         self.coef = coef
         self.intercept = intercept
         self.source_sha256 = source_sha256
-        weights = np.ascontiguousarray(coef.T)  # one row per feature for gathering
         offset = 0
         for block in self.blocks:
-            block.weights = weights[offset : offset + len(block.terms)]
+            block.weights = coef.take(offset + block.order, axis=1)  # a copy, in the block's term order
             offset += len(block.terms)
         by_preprocessing: dict[tuple, list[_Block]] = {}
         for block in self.blocks:
@@ -948,7 +962,7 @@ class LeanModel:
 
     def _chunk_scores(self, docs: list[str]) -> np.ndarray:
         """X @ coef.T + intercept without building X: each block adds its share."""
-        scores = np.zeros((len(docs), len(self.intercept)))
+        scores = np.zeros((len(self.intercept), len(docs)))  # transposed: each output's scores are contiguous
         for table in self._word_tables:
             slots, counts = table.split(docs)
             for block, analyses in zip(table.blocks, table.analyses):
@@ -956,8 +970,8 @@ class LeanModel:
         for block in self.blocks:
             if not block.by_word:
                 scores += block.scores(docs)
-        scores += self.intercept
-        return scores
+        scores += self.intercept[:, None]
+        return scores.T
 
 
 def _combine(columns: list[np.ndarray], base: int) -> np.ndarray:
@@ -999,11 +1013,14 @@ def _rows(counts) -> np.ndarray:
 
 
 def _segment_sums(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Sums of consecutive runs of ``values`` rows, ``sizes[i]`` rows in run i (zero for an empty run)."""
-    sums = np.zeros((len(sizes), *values.shape[1:]))
+    """Sums of consecutive runs of ``values`` columns, ``sizes[i]`` columns in run i (zero for an empty run).
+
+    Columns, not rows: each sum then runs along contiguous memory.
+    """
+    sums = np.zeros((len(values), len(sizes)))
     filled = sizes > 0
-    if len(values):
-        sums[filled] = np.add.reduceat(values, (np.cumsum(sizes) - sizes)[filled], axis=0)
+    if values.shape[1]:
+        sums[:, filled] = np.add.reduceat(values, (np.cumsum(sizes) - sizes)[filled], axis=1)
     return sums
 
 
