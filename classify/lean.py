@@ -235,6 +235,7 @@ class _Block:
         self.ngram_range = tuple(settings["ngram_range"])
         self.preprocess = _preprocessor(settings["lowercase"], settings["strip_accents"])
         self.weights: np.ndarray | None = None  # this block's columns of coef, by term id, set by LeanModel
+        self.group = max(1, _SCRATCH_CELLS // len(terms))  # rows whose grams are counted together
         self._scratch: np.ndarray | None = None
         self._gram_table: np.ndarray | None = None
         if settings["analyzer"] == "word":
@@ -467,7 +468,10 @@ class _Block:
         multiplying the full matrix.
         """
         sums = _segment_sums(analyses.sums.take(slots, axis=1), counts)
-        rows, cols, repeats = self._count_pairs(*analyses.expand(slots, counts), len(counts), at_least=2)
+        cells, row_starts = analyses.cells(slots, counts)
+        first, repeats = self._count_cells(cells, row_starts, at_least=2)
+        rows = np.searchsorted(row_starts, first, side="right") - 1
+        cols = cells[first] // self.group
         n_outputs = self.weights.shape[0]
         if len(rows):
             repeats = repeats.astype(np.float64)
@@ -508,34 +512,38 @@ class _Block:
             values += 1.0
         return values
 
-    def _count_pairs(self, rows: np.ndarray, cols: np.ndarray, n_rows: int, at_least: int = 1):
-        """Distinct (row, column) entries occurring ``at_least`` times, in order, with their counts.
+    def _count_pairs(self, rows: np.ndarray, cols: np.ndarray, n_rows: int):
+        """Distinct (row, column) entries, in order, with their counts; ``rows`` must be in order."""
+        cells = cols * self.group + rows % self.group
+        first, counts = self._count_cells(cells, np.searchsorted(rows, np.arange(n_rows)), at_least=1)
+        return rows[first], cols[first], counts
 
-        ``rows`` must be in order.
-        For a group of rows at a time, every entry writes its position into a
-        (term, row) table; reading the table back gives the entries of one pair
-        a single position among theirs, so counting positions counts pairs.
-        Several times faster than sorting.
+    def _count_cells(self, cells: np.ndarray, row_starts: np.ndarray, at_least: int) -> tuple[np.ndarray, np.ndarray]:
+        """Where each distinct (row, term) entry occurring ``at_least`` times last occurs, in order, and its count.
+
+        An entry's cell is ``term * group + row % group``: a (term, row) table
+        for ``group`` rows at a time, in which a common term's cells are
+        adjacent. Every entry writes its position into its cell; reading the
+        table back gives the entries of one cell a single position among
+        theirs, so counting positions counts entries. Several times faster
+        than sorting. ``row_starts[i]`` is where row i's entries start.
         """
-        n_terms = len(self.terms)
-        group = max(1, _SCRATCH_CELLS // n_terms)
         if self._scratch is None:
-            self._scratch = np.empty(group * n_terms, dtype=np.int32)
+            self._scratch = np.empty(self.group * len(self.terms), dtype=np.int32)
         scratch = self._scratch
-        bounds = np.searchsorted(rows, np.arange(0, n_rows + group, group)).tolist()
-        positions = np.arange(len(rows), dtype=scratch.dtype)  # the table's type: no casting on writes
+        bounds = [*row_starts[:: self.group].tolist(), len(cells)]
+        positions = np.arange(len(cells), dtype=scratch.dtype)  # the table's type: no casting on writes
         keep, counts = [], []
-        for start, end, first_row in zip(bounds, bounds[1:], range(0, n_rows, group)):
+        for start, end in zip(bounds, bounds[1:]):
             if start == end:
                 continue
-            keys = cols[start:end] * group + (rows[start:end] - first_row)  # a common term's cells are adjacent
-            scratch[keys] = positions[: end - start]
-            totals = np.bincount(scratch[keys], minlength=end - start)
+            group_cells = cells[start:end]
+            scratch[group_cells] = positions[: end - start]
+            totals = np.bincount(scratch[group_cells], minlength=end - start)
             first = np.flatnonzero(totals >= at_least)
             keep.append(first + start)
             counts.append(totals[first])
-        keep = _concat(keep)
-        return rows[keep], cols[keep], _concat(counts)
+        return _concat(keep), _concat(counts)
 
 
 class _WordTable:
@@ -705,12 +713,16 @@ def _key_bytes(text: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Analyses:
-    """One block's analysis of the words of a table, by slot: a run of units, and for char_wb its summed row."""
+    """One block's analysis of the words of a table, by slot: a run of units, and for char_wb its summed row.
+
+    char_wb units are kept as their cells of the block's counting table
+    (term id times its ``group``, see :meth:`_Block._count_cells`).
+    """
 
     def __init__(self, block: _Block):
         self.block = block
         self.n_words = self.n_units = 0
-        self.units = np.empty(0, dtype=np.intc)
+        self.units = np.empty(0, dtype=np.intc if block.settings["analyzer"] == "word" else np.int64)
         self.starts = np.empty(0, dtype=np.int64)
         self.sizes = np.empty(0, dtype=np.int64)
         self.sums = block.word_sums(self.units, self.sizes)
@@ -719,9 +731,10 @@ class _Analyses:
         units, sizes = self.block.analyse_words(words)
         self.starts = _append(self.starts, self.n_words, self.n_units + np.cumsum(sizes) - sizes)
         self.sizes = _append(self.sizes, self.n_words, sizes)
-        self.units = _append(self.units, self.n_units, units)
         if self.sums is not None:
             self.sums = _append(self.sums, self.n_words, self.block.word_sums(units, sizes))
+            units = units * self.block.group
+        self.units = _append(self.units, self.n_units, units)
         self.n_words += len(words)
         self.n_units += len(units)
 
@@ -732,6 +745,15 @@ class _Analyses:
         shift = self.starts[slots] - (np.cumsum(sizes) - sizes)
         units = self.units[np.arange(sizes.sum()) + np.repeat(shift, sizes)].astype(np.int64)
         return np.repeat(_rows(counts), sizes), units
+
+    def cells(self, slots: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """char_wb: the counting-table cell of every gram of every word occurrence, and where each row's begin."""
+        sizes = self.sizes[slots]
+        ends = np.cumsum(sizes)
+        starts = ends - sizes
+        cells = self.units[np.arange(int(sizes.sum())) + np.repeat(self.starts[slots] - starts, sizes)]
+        cells += np.repeat(_rows(counts) % self.block.group, sizes)
+        return cells, np.append(starts, int(sizes.sum()))[np.cumsum(counts) - counts]
 
 
 def _append(array: np.ndarray, used: int, extra: np.ndarray) -> np.ndarray:
