@@ -733,7 +733,7 @@ class _Analyses:
         self.sizes = _append(self.sizes, self.n_words, sizes)
         if self.sums is not None:
             self.sums = _append(self.sums, self.n_words, self.block.word_sums(units, sizes))
-            units = units * self.block.group
+            units = units.astype(np.int64) * self.block.group
         self.units = _append(self.units, self.n_units, units)
         self.n_words += len(words)
         self.n_units += len(units)
@@ -747,7 +747,7 @@ class _Analyses:
         return np.repeat(_rows(counts), sizes), units
 
     def cells(self, slots: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """char_wb: the counting-table cell of every gram of every word occurrence, and where each row's begin."""
+        """char_wb: the counting-table cell of every gram of every word occurrence, and where each row's cells start."""
         sizes = self.sizes[slots]
         ends = np.cumsum(sizes)
         starts = ends - sizes
