@@ -49,12 +49,21 @@ def handle_errors(command):
             return command(*args, **kwargs)
         except ClassifyError as error:
             _fail(str(error))
+        except BrokenPipeError:  # the reader has gone (`classify predict --file F | head`): stop quietly
+            _silence_stdout()
+            raise typer.Exit(1) from None
         except OSError as error:
             _fail(f"{error.filename or ''}: {error.strerror or error}".lstrip(": "))
         except KeyboardInterrupt:
             _fail("interrupted; no file was left half-written", 130)
 
     return wrapper
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not hit the closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _warn(messages) -> None:

@@ -37,6 +37,18 @@ def test_binary_input(small_model, tmp_path, option):
     one_line_error(run("predict", "--model", small_model, option, path), str(path), "binary")
 
 
+def test_a_reader_that_stops_early_gets_no_error_message(small_model, tmp_path):
+    path = tmp_path / "many.txt"
+    path.write_text("Seoul will pay more for the troops.\n" * 50_000, encoding="utf-8")
+    main = "from classify.cli import main; main()"
+    command = [sys.executable, "-c", main, "predict", "--model", str(small_model), "--file", str(path)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(proc.stdout.readline())["label"] in LABELS
+    proc.stdout.close()  # as `| head -1` does
+    assert proc.wait(timeout=60) == 1
+    assert proc.stderr.read() == b""
+
+
 def test_bom_and_crlf_are_invisible(small_model, tmp_path):
     path = tmp_path / "windows.txt"
     path.write_bytes(b"\xef\xbb\xbfFirst line.\r\nSecond line.\r\n")
