@@ -223,7 +223,7 @@ class _JsonLines:
         self.numbers = _Sixths()
 
     def __call__(self, texts: Sequence[str], keep: list[int], labels: list[str], rounded) -> str:
-        if not rounded.size or not self.numbers.covers(rounded):  # NaN, say: json writes it as repr does not
+        if not rounded.size or not self.numbers.covers(rounded):  # NaN or -0.0, say: left to the json encoder
             return format_rows(_rows(texts, keep, labels, rounded, self.classes), "jsonl", self.classes)
         quote = encode_basestring
         values = [map(quote, [texts[i] for i in keep]), map(self.labels.__getitem__, labels)]
@@ -263,7 +263,7 @@ class _Sixths:
     def covers(rounded) -> bool:
         import numpy as np
 
-        return bool(np.isfinite(rounded).all() and rounded.min() >= 0.0 and rounded.max() <= 1.0)
+        return bool(np.isfinite(rounded).all() and not np.signbit(rounded).any() and rounded.max() <= 1.0)
 
     def __call__(self, rounded) -> list[tuple[list[str], list[str]]]:
         """Per column of ``rounded``: the first and second part of each number's repr."""

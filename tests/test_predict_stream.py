@@ -63,7 +63,7 @@ def test_json_lines_are_byte_identical_to_json_dumps(tagger, blanks):
     assert predict._JsonLines(tagger.classes)(texts, *tagger._predict(texts)) == expected
 
 
-@pytest.mark.parametrize("last", [0.125, float("nan")])
+@pytest.mark.parametrize("last", [0.125, float("nan"), -0.0])
 def test_json_lines_with_odd_class_names_and_non_finite_values(last):
     classes = ['a "b"', "100%", "c\\d"]
     texts = ["x", "", "y"]
