@@ -740,20 +740,22 @@ class _Analyses:
 
     def expand(self, slots: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row, unit) of every unit of every word occurrence, rows in order; ``counts[i]`` words in row i."""
-        sizes = self.sizes[slots]
-        # Unit k of an occurrence of slot s is units[starts[s] + k].
-        shift = self.starts[slots] - (np.cumsum(sizes) - sizes)
-        units = self.units[np.arange(sizes.sum()) + np.repeat(shift, sizes)].astype(np.int64)
-        return np.repeat(_rows(counts), sizes), units
+        units, sizes, _ = self._occurrences(slots)
+        return np.repeat(_rows(counts), sizes), units.astype(np.int64)
 
     def cells(self, slots: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """char_wb: the counting-table cell of every gram of every word occurrence, and where each row's cells start."""
-        sizes = self.sizes[slots]
-        ends = np.cumsum(sizes)
-        starts = ends - sizes
-        cells = self.units[np.arange(int(sizes.sum())) + np.repeat(self.starts[slots] - starts, sizes)]
+        cells, sizes, starts = self._occurrences(slots)
         cells += np.repeat(_rows(counts) % self.block.group, sizes)
-        return cells, np.append(starts, int(sizes.sum()))[np.cumsum(counts) - counts]
+        return cells, np.append(starts, len(cells))[np.cumsum(counts) - counts]
+
+    def _occurrences(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The units of the words at ``slots``, one run after another (a copy), each run's size and start."""
+        sizes = self.sizes[slots]
+        starts = np.cumsum(sizes) - sizes
+        # Unit k of an occurrence of slot s is units[starts[s] + k].
+        units = self.units[np.arange(int(sizes.sum())) + np.repeat(self.starts[slots] - starts, sizes)]
+        return units, sizes, starts
 
 
 def _append(array: np.ndarray, used: int, extra: np.ndarray) -> np.ndarray:
